@@ -531,17 +531,17 @@ export class GroupMember {
   }
 
   private becomeFollower(term: number, leader: MemberId | null, now: Instant): void {
-    const wasLeader = this.state === 'leader';
-    if (term > this.currentTerm) this.setHardState(term, null);
-    if (wasLeader) this.stepDown(now, 'a newer term appeared');
-    this.state = 'follower';
-    this.campaign = null;
+    // Events about the old leader carry the old term, so close it before moving on.
+    if (this.state === 'leader') this.stepDown(now, 'a newer term appeared');
     if (this.leaderId !== null && this.leaderId !== leader) {
       const old = this.leaderId;
       this.leaderId = null;
-      if (old !== this.id) this.emit({ type: 'leaderExited', leader: old, term: this.currentTerm });
+      this.emit({ type: 'leaderExited', leader: old, term: this.currentTerm });
     }
-    if (!wasLeader) this.resetElectionTimer(now.mono);
+    if (term > this.currentTerm) this.setHardState(term, null);
+    this.state = 'follower';
+    this.campaign = null;
+    this.resetElectionTimer(now.mono);
   }
 
   private becomeLeader(now: Instant, c: Campaign): void {
