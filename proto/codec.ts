@@ -1,0 +1,441 @@
+/**
+ * The wire codec: {@link Envelope} (agent/core/messages.ts) ⇄ protobuf bytes
+ * (proto/cohort.proto).
+ *
+ * protobufjs does the byte-level work; this module adds what proto3 cannot say
+ * (field ranges, string shapes, list bounds, enum UNSPECIFIED) and applies the
+ * same rules in both directions: a frame we encode always decodes, and a frame
+ * we decode always re-encodes to an equal envelope. Decoding faces untrusted
+ * input and never throws; encoding a bad envelope is a caller bug and throws
+ * {@link EncodeError} at once rather than letting every receiver drop the frame.
+ *
+ * Each model field has a {@link FieldCodec}; the tables below are checked
+ * against the schema when the module loads, so a field or enum value added on
+ * one side only fails loudly instead of silently vanishing on the wire.
+ */
+import protobuf from 'protobufjs/light.js';
+import {
+  PROTOCOL_VERSION,
+  type Body,
+  type BodyType,
+  type Envelope,
+  type GroupData,
+  type PollKind,
+  type PollOutcome,
+  type PollSubject,
+  type Tally,
+  type VoterConfig,
+} from '../agent/core/messages.js';
+import type { TimerSettings } from '../agent/core/timers.js';
+import { COHORT_SCHEMA } from './schema.js';
+
+/** Receivers reject larger envelopes before parsing; senders refuse to build them. */
+export const MAX_ENVELOPE_BYTES = 1024 * 1024;
+/** Longest group name, member id or ballot id, in UTF-16 code units. */
+const MAX_NAME_LENGTH = 200;
+/** Longest free-text field (endpoint, reason). */
+const MAX_TEXT_LENGTH = 1024;
+/** Most member ids in one list: far above any real group, low enough to bound the work a frame causes. */
+const MAX_MEMBER_IDS = 1024;
+const UINT32_MAX = 0xffff_ffff;
+
+export type CodecErrorCode = 'malformed' | 'unsupported-version' | 'invalid-field' | 'too-large';
+
+/** Why a frame was refused. `field` is the model path of the bad field (`group`, `body.timers.heartbeat`), null for whole-frame errors. */
+export class DecodeError extends Error {
+  override name = 'DecodeError';
+  constructor(
+    readonly code: CodecErrorCode,
+    readonly field: string | null,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An envelope that breaks the wire rules was handed to {@link encodeEnvelope}. */
+export class EncodeError extends Error {
+  override name = 'EncodeError';
+  constructor(
+    readonly code: Exclude<CodecErrorCode, 'malformed'>,
+    readonly field: string | null,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type DecodeResult = { ok: true; envelope: Envelope } | { ok: false; error: DecodeError };
+
+/** Internal: a rule broken at `field`; turned into a DecodeError or EncodeError at the API edge. */
+class FieldError extends Error {
+  constructor(
+    readonly code: Exclude<CodecErrorCode, 'malformed' | 'too-large'>,
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function fail(field: string, rule: string, got: unknown, code: FieldError['code'] = 'invalid-field'): never {
+  throw new FieldError(code, field, `${field} ${rule}, got ${show(got)}`);
+}
+
+/** A short, safe rendering of a (possibly hostile) value for error messages. */
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
+  if (isLongLike(v)) return String((BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0));
+  if (v instanceof Uint8Array) return `${v.length} bytes`;
+  if (Array.isArray(v)) return `a list of ${v.length}`;
+  return typeof v;
+}
+
+function join(path: string, name: string): string {
+  return path === '' ? name : `${path}.${name}`;
+}
+
+// ---------------------------------------------------------------------------
+// Field codecs
+
+/** One model field's mapping. Both directions validate and throw FieldError naming `path`. */
+interface FieldCodec<V> {
+  /** What protobufjs decoded → the model value. */
+  decode(wire: unknown, path: string): V;
+  /** A model value (unchecked: plain-JS callers exist) → what protobufjs encodes. */
+  encode(value: unknown, path: string): unknown;
+}
+
+/** A codec per field of T, so adding a model field without a wire mapping fails to compile. */
+type Fields<T> = { [K in keyof T]-?: FieldCodec<T[K]> };
+
+/** A codec whose wire and model values are the same, after `check`. */
+function same<V>(check: (v: unknown, path: string) => V): FieldCodec<V> {
+  return { decode: check, encode: check };
+}
+
+const bool = same((v, path): boolean => (typeof v === 'boolean' ? v : fail(path, 'must be a boolean', v)));
+
+function uint32(min: 0 | 1): FieldCodec<number> {
+  return same((v, path): number =>
+    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= UINT32_MAX
+      ? v
+      : fail(path, `must be a whole number in ${min}..${UINT32_MAX}`, v),
+  );
+}
+
+function checkSafeUint(v: unknown, path: string): number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+    ? v
+    : fail(path, `must be a whole number in 0..${Number.MAX_SAFE_INTEGER}`, v);
+}
+
+interface LongLike {
+  low: number;
+  high: number;
+}
+function isLongLike(v: unknown): v is LongLike {
+  return typeof v === 'object' && v !== null && typeof (v as LongLike).low === 'number' && typeof (v as LongLike).high === 'number';
+}
+
+/** uint64 on the wire, a safe integer in the model. protobufjs yields a Long when the `long` package is installed, else a (possibly rounded) number. */
+const uint64: FieldCodec<number> = {
+  decode(wire, path) {
+    if (isLongLike(wire)) {
+      const high = wire.high >>> 0;
+      // 2^53 needs bit 21 of the high word; anything from there up is not a safe integer.
+      if (high > 0x1f_ffff) fail(path, `must be a whole number in 0..${Number.MAX_SAFE_INTEGER}`, wire);
+      return high * 0x1_0000_0000 + (wire.low >>> 0);
+    }
+    return checkSafeUint(wire, path);
+  },
+  encode: checkSafeUint,
+};
+
+/** An epoch-ms instant (double): any finite value. */
+const instant = same((v, path): number =>
+  typeof v === 'number' && Number.isFinite(v) ? v : fail(path, 'must be a finite number of epoch milliseconds', v),
+);
+
+/** A duration in ms (double): finite and not negative. */
+const duration = same((v, path): number =>
+  typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : fail(path, 'must be a finite number of milliseconds >= 0', v),
+);
+
+/** No control characters and no lone UTF-16 surrogates (which would not survive UTF-8). */
+const PRINTABLE = /^[^\p{Cc}\p{Cs}]*$/u;
+
+function text(minLength: 0 | 1, maxLength: number, what: string): FieldCodec<string> {
+  return same((v, path): string =>
+    typeof v === 'string' && v.length >= minLength && v.length <= maxLength && PRINTABLE.test(v)
+      ? v
+      : fail(path, `must be ${what}: ${minLength}..${maxLength} printable characters`, v),
+  );
+}
+
+const GROUP_NAME = /^[A-Za-z0-9_.-]{1,200}$/;
+const groupName = same((v, path): string =>
+  typeof v === 'string' && GROUP_NAME.test(v)
+    ? v
+    : fail(path, `must be 1..${MAX_NAME_LENGTH} characters of [A-Za-z0-9_.-]`, v),
+);
+
+const memberId = text(1, MAX_NAME_LENGTH, 'a member id');
+/** A member id or '' (none / everyone). */
+const memberIdOrNone = text(0, MAX_NAME_LENGTH, "a member id or ''");
+const ballotId = text(1, MAX_NAME_LENGTH, 'a ballot id');
+const freeText = text(0, MAX_TEXT_LENGTH, 'text');
+
+const memberIds = same((v, path): string[] => {
+  if (!Array.isArray(v) || v.length > MAX_MEMBER_IDS) fail(path, `must be a list of at most ${MAX_MEMBER_IDS} member ids`, v);
+  // A fresh array: never hand out protobufjs's shared (frozen) default or the caller's list.
+  return v.map((id, i) => memberId.decode(id, `${path}[${i}]`));
+});
+
+/** Opaque bytes. Decoded values are copied into a plain Uint8Array so they never alias the received frame. */
+const bytes: FieldCodec<Uint8Array> = {
+  decode(wire, path) {
+    // protobufjs yields a Buffer slice of the frame, or a shared empty [] when the field is absent.
+    if (wire instanceof Uint8Array || Array.isArray(wire)) return new Uint8Array(wire);
+    return fail(path, 'must be bytes', wire);
+  },
+  encode(value, path) {
+    return value instanceof Uint8Array ? value : fail(path, 'must be a Uint8Array', value);
+  },
+};
+
+// ---------------------------------------------------------------------------
+// Schema
+
+const root = protobuf.Root.fromJSON(COHORT_SCHEMA);
+const EnvelopeType = root.lookupType('cohort.Envelope');
+
+/**
+ * A proto enum ⇄ a model string union. The numbers come from the schema
+ * (`majority` ⇄ POLL_KIND_MAJORITY); the model's values are listed as record
+ * keys so the compiler checks they are complete.
+ */
+function protoEnum<T extends string>(enumName: string, prefix: string, modelValues: Record<T, null>): FieldCodec<T> {
+  const schemaEnum = root.lookupEnum(enumName);
+  const toWire = new Map<string, number>();
+  const toModel = new Map<number, T>();
+  for (const value of Object.keys(modelValues) as T[]) {
+    const wireName = `${prefix}_${value.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+    const n = schemaEnum.values[wireName];
+    if (n === undefined || n === 0) throw new Error(`codec: ${enumName} has no value ${wireName} for model value '${value}'`);
+    toWire.set(value, n);
+    toModel.set(n, value);
+  }
+  for (const [wireName, n] of Object.entries(schemaEnum.values)) {
+    if (n !== 0 && !toModel.has(n)) throw new Error(`codec: ${enumName}.${wireName} has no model value`);
+  }
+  if (schemaEnum.valuesById[0] !== `${prefix}_UNSPECIFIED`) throw new Error(`codec: ${enumName} lacks ${prefix}_UNSPECIFIED = 0`);
+  const known = [...toWire.keys()].join(', ');
+  return {
+    decode(wire, path) {
+      if (wire === 0) fail(path, `must be set (${prefix}_UNSPECIFIED is never valid)`, wire);
+      const value = typeof wire === 'number' ? toModel.get(wire) : undefined;
+      return value ?? fail(path, `must be one of ${known}`, wire);
+    },
+    encode(value, path) {
+      const n = typeof value === 'string' ? toWire.get(value) : undefined;
+      return n ?? fail(path, `must be one of ${known}`, value);
+    },
+  };
+}
+
+/** Fail at load time when the codec's field list and the schema's disagree. */
+function assertSameFields(type: protobuf.Type, names: readonly string[], skip: readonly string[] = []): void {
+  const wire = Object.keys(type.fields).filter((f) => !skip.includes(f));
+  const missing = wire.filter((f) => !names.includes(f));
+  const extra = names.filter((f) => !wire.includes(f));
+  if (missing.length > 0 || extra.length > 0) {
+    throw new Error(`codec: fields of ${type.fullName} out of sync with the schema (not mapped: ${missing.join(', ') || '-'}; not in schema: ${extra.join(', ') || '-'})`);
+  }
+}
+
+/** A proto message ⇄ a model object, one FieldCodec per field. */
+function protoMessage<T>(type: protobuf.Type, fields: Fields<T>, skip: readonly string[] = []): FieldCodec<T> {
+  const names = Object.keys(fields) as Array<keyof T & string>;
+  assertSameFields(type, names, skip);
+  return {
+    decode(wire, path) {
+      // Proto3 omits an unset sub-message entirely; ours are always set by the sender.
+      if (typeof wire !== 'object' || wire === null) fail(path || 'envelope', 'is missing', wire);
+      const src = wire as Record<string, unknown>;
+      const out = {} as T;
+      for (const name of names) out[name] = fields[name].decode(src[name], join(path, name));
+      return out;
+    },
+    encode(value, path) {
+      if (typeof value !== 'object' || value === null) fail(path || 'envelope', 'must be an object', value);
+      const src = value as Record<string, unknown>;
+      const out: Record<string, unknown> = {};
+      for (const name of names) out[name] = fields[name].encode(src[name], join(path, name));
+      return out;
+    },
+  };
+}
+
+function schemaType(name: string): protobuf.Type {
+  return root.lookupType(`cohort.${name}`);
+}
+
+const pollKind = protoEnum<PollKind>('cohort.PollKind', 'POLL_KIND', { majority: null, consensus: null });
+const pollSubject = protoEnum<PollSubject>('cohort.PollSubject', 'POLL_SUBJECT', { value: null, action: null });
+const pollOutcome = protoEnum<PollOutcome>('cohort.PollOutcome', 'POLL_OUTCOME', { yes: null, no: null, timeout: null });
+const dataChannel = protoEnum<GroupData['channel']>('cohort.DataChannel', 'DATA_CHANNEL', {
+  group: null,
+  toLeader: null,
+  fromLeader: null,
+});
+
+const positiveMs = uint32(1);
+const timers = protoMessage<TimerSettings>(schemaType('TimerSettings'), {
+  heartbeat: positiveMs,
+  electionMin: positiveMs,
+  electionMax: positiveMs,
+  peerTimeout: positiveMs,
+  consensusTimeout: positiveMs,
+});
+const voterConfig = protoMessage<VoterConfig>(schemaType('VoterConfig'), { term: uint64, version: uint64, voters: memberIds });
+const tally = protoMessage<Tally>(schemaType('Tally'), { yes: uint32(0), no: uint32(0), voters: uint32(0) });
+
+type BodyOf<K extends BodyType> = Omit<Extract<Body, { type: K }>, 'type'>;
+
+/** Body field tables, keyed by body type, which is also the name of its `Envelope.body` oneof field. */
+const BODY_FIELDS: { [K in BodyType]: Fields<BodyOf<K>> } = {
+  memberHeartbeat: { timers, minSize: uint32(0), sentAt: instant, leader: memberIdOrNone, endpoint: freeText },
+  voteRequest: {
+    preVote: bool,
+    electionTerm: uint64,
+    configTerm: uint64,
+    configVersion: uint64,
+    proposedVoters: memberIds,
+    transfer: bool,
+  },
+  voteReply: { preVote: bool, electionTerm: uint64, granted: bool },
+  leaderHeartbeat: {
+    config: voterConfig,
+    committedVersion: uint64,
+    endpoint: freeText,
+    timers,
+    minSize: uint32(0),
+    sentAt: instant,
+  },
+  heartbeatAck: { configTerm: uint64, configVersion: uint64, accepted: bool },
+  leave: {},
+  timeoutNow: {},
+  data: { channel: dataChannel, payload: bytes, sentAt: instant },
+  pollRequest: { ballotId, topic: bytes, kind: pollKind, subject: pollSubject, when: instant, timeoutMs: duration },
+  ballot: {
+    ballotId,
+    topic: bytes,
+    kind: pollKind,
+    subject: pollSubject,
+    when: instant,
+    timeoutMs: duration,
+    requester: memberId,
+    voters: memberIds,
+    remainingMs: duration,
+  },
+  memberVote: { ballotId, yes: bool },
+  pollResult: {
+    ballotId,
+    requester: memberId,
+    outcome: pollOutcome,
+    kind: pollKind,
+    subject: pollSubject,
+    when: instant,
+    tally,
+    reason: freeText,
+  },
+};
+
+const bodyOneof = EnvelopeType.oneofs['body'];
+if (bodyOneof === undefined) throw new Error('codec: cohort.Envelope has no oneof body');
+const BODY_TYPES = Object.keys(BODY_FIELDS) as BodyType[];
+assertSameFields(EnvelopeType, [...BODY_TYPES, 'version', 'group', 'from', 'incarnation', 'term', 'to']);
+if (bodyOneof.oneof.length !== BODY_TYPES.length || !BODY_TYPES.every((t) => bodyOneof.oneof.includes(t))) {
+  throw new Error(`codec: Envelope.body oneof (${bodyOneof.oneof.join(', ')}) does not match the body types (${BODY_TYPES.join(', ')})`);
+}
+
+const BODIES = Object.fromEntries(
+  BODY_TYPES.map((type) => {
+    const wireType = EnvelopeType.fields[type]?.resolve().resolvedType;
+    if (!(wireType instanceof protobuf.Type)) throw new Error(`codec: Envelope.${type} is not a message`);
+    return [type, protoMessage(wireType, BODY_FIELDS[type] as Fields<object>)];
+  }),
+) as { [K in BodyType]: FieldCodec<BodyOf<K>> };
+
+const protocolVersion = same((v, path): number =>
+  v === PROTOCOL_VERSION ? v : fail(path, `must be ${PROTOCOL_VERSION} (this agent speaks only protocol version ${PROTOCOL_VERSION})`, v, 'unsupported-version'),
+);
+
+/** The envelope minus its body. `version` comes first so that a frame of another version is reported as such, whatever else it holds. */
+const header = protoMessage<Omit<Envelope, 'body'>>(
+  EnvelopeType,
+  { version: protocolVersion, group: groupName, from: memberId, incarnation: uint64, term: uint64, to: memberIdOrNone },
+  BODY_TYPES,
+);
+
+// ---------------------------------------------------------------------------
+// API
+
+/** Encode an envelope for the wire. Throws {@link EncodeError} naming the field if it breaks a wire rule. */
+export function encodeEnvelope(env: Envelope): Uint8Array {
+  let frame: Uint8Array;
+  try {
+    const wire = header.encode(env, '') as Record<string, unknown>;
+    const body: unknown = env.body;
+    const type = typeof body === 'object' && body !== null ? (body as { type?: unknown }).type : undefined;
+    if (!BODY_TYPES.includes(type as BodyType)) fail('body.type', `must be one of ${BODY_TYPES.join(', ')}`, type);
+    wire[type as BodyType] = BODIES[type as BodyType].encode(body, 'body');
+    frame = EnvelopeType.encode(wire).finish();
+  } catch (err) {
+    if (err instanceof FieldError) throw new EncodeError(err.code, err.field, `cannot encode envelope: ${err.message}`);
+    throw err;
+  }
+  if (frame.length > MAX_ENVELOPE_BYTES) {
+    throw new EncodeError('too-large', null, `cannot encode envelope: ${frame.length} bytes is more than MAX_ENVELOPE_BYTES (${MAX_ENVELOPE_BYTES})`);
+  }
+  return frame;
+}
+
+/** Decode and validate one received frame. Never throws: any problem comes back as a {@link DecodeError}. */
+export function decodeEnvelope(frame: Uint8Array): DecodeResult {
+  try {
+    return { ok: true, envelope: decodeOrThrow(frame) };
+  } catch (err) {
+    if (err instanceof DecodeError) return { ok: false, error: err };
+    if (err instanceof FieldError) return { ok: false, error: new DecodeError(err.code, err.field, err.message) };
+    // protobufjs's own errors (truncation, bad wire type, runaway nesting...) and anything unforeseen.
+    const why = err instanceof Error ? err.message : String(err);
+    return { ok: false, error: new DecodeError('malformed', null, `not a valid cohort.Envelope: ${why}`) };
+  }
+}
+
+function decodeOrThrow(frame: Uint8Array): Envelope {
+  if (!(frame instanceof Uint8Array)) throw new DecodeError('malformed', null, `frame must be a Uint8Array, got ${show(frame)}`);
+  if (frame.length > MAX_ENVELOPE_BYTES) {
+    throw new DecodeError('too-large', null, `frame of ${frame.length} bytes is more than MAX_ENVELOPE_BYTES (${MAX_ENVELOPE_BYTES})`);
+  }
+  // A zero-copy Buffer view makes protobufjs decode strings with Node's native UTF-8 decoder.
+  const view = Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.length);
+  const wire = EnvelopeType.decode(view) as unknown as Record<string, unknown>;
+  const head = header.decode(wire, '');
+  const present = BODY_TYPES.filter((t) => wire[t] !== null && wire[t] !== undefined);
+  const type = present[0];
+  if (type === undefined || present.length > 1) {
+    const why = present.length === 0 ? 'is missing (or of a type this agent does not know)' : `must be exactly one, got ${present.length} (${present.join(', ')})`;
+    throw new DecodeError('malformed', 'body', `body ${why}`);
+  }
+  try {
+    const body = { type, ...BODIES[type].decode(wire[type], 'body') } as Body;
+    return { ...head, body };
+  } catch (err) {
+    if (err instanceof FieldError) throw new FieldError(err.code, err.field, `${type}: ${err.message}`);
+    throw err;
+  }
+}

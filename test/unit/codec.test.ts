@@ -1,0 +1,515 @@
+import t from 'tap';
+import fc from 'fast-check';
+import protobuf from 'protobufjs';
+import { readFileSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
+import { PROTOCOL_VERSION, type Body, type BodyType, type Envelope } from '../../agent/core/messages.js';
+import { DecodeError, EncodeError, MAX_ENVELOPE_BYTES, decodeEnvelope, encodeEnvelope, type DecodeResult } from '../../proto/codec.js';
+import { COHORT_SCHEMA } from '../../proto/schema.js';
+
+const PROTO_SOURCE = readFileSync(new URL('../../proto/cohort.proto', import.meta.url), 'utf8');
+// A second, independent load of the .proto, used to craft frames our encoder refuses to build.
+const RawEnvelope = protobuf.parse(PROTO_SOURCE).root.lookupType('cohort.Envelope');
+const raw = (obj: Record<string, unknown>): Uint8Array => RawEnvelope.encode(obj).finish();
+
+/** protobufjs types util.Long loosely; it is long.js's class when the `long` package is installed (it is: protobufjs depends on it). */
+const LongClass = protobuf.util.Long as unknown as {
+  fromString(s: string, unsigned: boolean): protobuf.Long;
+  fromNumber(n: number, unsigned: boolean): protobuf.Long;
+};
+const CODES = ['malformed', 'unsupported-version', 'invalid-field', 'too-large'];
+const PRINTABLE = /^[^\p{Cc}\p{Cs}]*$/u;
+const TIMERS = { heartbeat: 1000, electionMin: 1500, electionMax: 2000, peerTimeout: 3000, consensusTimeout: 1500 };
+
+function envelope<B extends Body>(body: B, header: Partial<Omit<Envelope, 'body'>> = {}): Envelope<B> {
+  return { version: PROTOCOL_VERSION, group: 'pumps', from: 'node1/Controller', incarnation: 1, term: 4, to: '', ...header, body };
+}
+
+function decodeOk(frame: Uint8Array): Envelope {
+  const r = decodeEnvelope(frame);
+  if (!r.ok) throw r.error;
+  return r.envelope;
+}
+
+function decodeErr(frame: Uint8Array): DecodeError {
+  const r = decodeEnvelope(frame);
+  if (r.ok) throw new Error(`expected a DecodeError, decoded ${JSON.stringify(r.envelope)}`);
+  return r.error;
+}
+
+/** Whatever decode returns must be one of the two documented shapes, and anything accepted must re-encode to itself. */
+function wellFormed(r: DecodeResult): boolean {
+  if (r.ok) return isDeepStrictEqual(decodeOk(encodeEnvelope(r.envelope)), r.envelope);
+  return r.error instanceof DecodeError && CODES.includes(r.error.code) && r.error.message.length > 0;
+}
+
+t.test('schema.ts is the parsed cohort.proto', async (t) => {
+  const parsed = protobuf.parse(PROTO_SOURCE).root.toJSON();
+  const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
+  t.strictSame(plain(COHORT_SCHEMA), plain(parsed), 'proto/schema.ts matches; if not, regenerate it with the command in its header comment');
+});
+
+t.test('every message, field, oneof and enum value of cohort.proto is commented', async (t) => {
+  const ns = protobuf.parse(PROTO_SOURCE, { alternateCommentMode: true }).root.lookup('cohort') as protobuf.Namespace;
+  const missing: string[] = [];
+  for (const obj of ns.nestedArray) {
+    if (!obj.comment) missing.push(obj.fullName);
+    if (obj instanceof protobuf.Type) {
+      for (const f of [...obj.fieldsArray, ...obj.oneofsArray]) if (!f.comment) missing.push(f.fullName);
+    }
+    if (obj instanceof protobuf.Enum) {
+      for (const name of Object.keys(obj.values)) if (!obj.comments[name]) missing.push(`${obj.fullName}.${name}`);
+    }
+  }
+  t.same(missing, []);
+});
+
+// ---------------------------------------------------------------------------
+// Round trips
+
+const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
+  memberHeartbeat: [
+    { type: 'memberHeartbeat', timers: TIMERS, minSize: 3, sentAt: 1_717_000_000_123.5, leader: 'node2/Controller', endpoint: 'tcp://10.0.0.2:5555' },
+    {
+      type: 'memberHeartbeat',
+      timers: { heartbeat: 1, electionMin: 0xffff_ffff, electionMax: 2, peerTimeout: 3, consensusTimeout: 4 },
+      minSize: 0,
+      sentAt: 0,
+      leader: '',
+      endpoint: '',
+    },
+  ],
+  voteRequest: [
+    { type: 'voteRequest', preVote: true, electionTerm: 5, configTerm: 4, configVersion: 17, proposedVoters: [], transfer: false },
+    {
+      type: 'voteRequest',
+      preVote: false,
+      electionTerm: Number.MAX_SAFE_INTEGER,
+      configTerm: 0,
+      configVersion: 0,
+      proposedVoters: ['a/x', 'b/y', 'ñodo/Ωmega', '板/组件😀'],
+      transfer: true,
+    },
+  ],
+  voteReply: [
+    { type: 'voteReply', preVote: true, electionTerm: 5, granted: true },
+    { type: 'voteReply', preVote: false, electionTerm: 0, granted: false },
+  ],
+  leaderHeartbeat: [
+    {
+      type: 'leaderHeartbeat',
+      config: { term: 4, version: 9, voters: ['node1/Controller', 'node2/Controller', 'node3/Controller'] },
+      committedVersion: 8,
+      endpoint: 'tcp://10.0.0.1:6000',
+      timers: TIMERS,
+      minSize: 2,
+      sentAt: 1_717_000_000_000,
+    },
+    {
+      type: 'leaderHeartbeat',
+      config: { term: 0, version: 0, voters: Array.from({ length: 1024 }, (_, i) => `n${i}/c`) },
+      committedVersion: Number.MAX_SAFE_INTEGER,
+      endpoint: 'x'.repeat(1024),
+      timers: TIMERS,
+      minSize: 0xffff_ffff,
+      sentAt: -1.25,
+    },
+  ],
+  heartbeatAck: [
+    { type: 'heartbeatAck', configTerm: 4, configVersion: 9, accepted: true },
+    { type: 'heartbeatAck', configTerm: 0, configVersion: 0, accepted: false },
+  ],
+  leave: [{ type: 'leave' }],
+  timeoutNow: [{ type: 'timeoutNow' }],
+  data: [
+    { type: 'data', channel: 'group', payload: new Uint8Array([0, 1, 2, 255]), sentAt: 1_717_000_000_000.25 },
+    { type: 'data', channel: 'toLeader', payload: new Uint8Array(0), sentAt: 0 },
+    { type: 'data', channel: 'fromLeader', payload: new Uint8Array(MAX_ENVELOPE_BYTES - 200).fill(7), sentAt: Number.MAX_VALUE },
+  ],
+  pollRequest: [
+    { type: 'pollRequest', ballotId: 'b-1', topic: new TextEncoder().encode('open valve 3'), kind: 'majority', subject: 'value', when: 0, timeoutMs: 1500 },
+    { type: 'pollRequest', ballotId: 'β'.repeat(200), topic: new Uint8Array(0), kind: 'consensus', subject: 'action', when: 1_717_000_005_000, timeoutMs: 0 },
+  ],
+  ballot: [
+    {
+      type: 'ballot',
+      ballotId: 'node1/Controller#12',
+      topic: new Uint8Array([42]),
+      kind: 'consensus',
+      subject: 'action',
+      when: 1_717_000_005_000,
+      timeoutMs: 1500,
+      requester: 'node1/Controller',
+      voters: ['node1/Controller', 'node2/Controller'],
+      remainingMs: 1499.75,
+    },
+    { type: 'ballot', ballotId: 'x', topic: new Uint8Array(0), kind: 'majority', subject: 'value', when: 0, timeoutMs: 0, requester: 'r', voters: [], remainingMs: 0 },
+  ],
+  memberVote: [
+    { type: 'memberVote', ballotId: 'b-1', yes: true },
+    { type: 'memberVote', ballotId: 'b-1', yes: false },
+  ],
+  pollResult: [
+    {
+      type: 'pollResult',
+      ballotId: 'b-1',
+      requester: 'node2/Sensor',
+      outcome: 'yes',
+      kind: 'majority',
+      subject: 'value',
+      when: 0,
+      tally: { yes: 2, no: 1, voters: 3 },
+      reason: '',
+    },
+    {
+      type: 'pollResult',
+      ballotId: 'b-2',
+      requester: 'node2/Sensor',
+      outcome: 'timeout',
+      kind: 'consensus',
+      subject: 'action',
+      when: 1_717_000_005_000,
+      tally: { yes: 0, no: 0, voters: 0 },
+      reason: 'leader stepped down',
+    },
+    {
+      type: 'pollResult',
+      ballotId: 'b-3',
+      requester: 'n/c',
+      outcome: 'no',
+      kind: 'majority',
+      subject: 'value',
+      when: -0,
+      tally: { yes: 0xffff_ffff, no: 0, voters: 0xffff_ffff },
+      reason: 'r'.repeat(1024),
+    },
+  ],
+};
+
+t.test('every body type round-trips', async (t) => {
+  for (const [type, examples] of Object.entries(BODY_EXAMPLES)) {
+    examples.forEach((body: Body, i) => {
+      const env = envelope(body);
+      const decoded = decodeOk(encodeEnvelope(env));
+      // tap's diffing compare is slow on a 1 MiB payload; node's is not.
+      if (body.type === 'data' && body.payload.length > 65536) t.ok(isDeepStrictEqual(decoded, env), `${type} #${i}`);
+      else t.strictSame(decoded, env, `${type} #${i}`);
+    });
+  }
+});
+
+t.test('header edge values round-trip', async (t) => {
+  const headers: Array<Partial<Omit<Envelope, 'body'>>> = [
+    { incarnation: 0, term: 0, to: '' },
+    { incarnation: Number.MAX_SAFE_INTEGER, term: Number.MAX_SAFE_INTEGER, to: 'node9/Actuator' },
+    { group: 'A'.repeat(200), from: '😀'.repeat(100), to: 'é'.repeat(200) },
+    { group: 'a.b-c_9', from: 'x' },
+  ];
+  for (const h of headers) {
+    const env = envelope({ type: 'leave' }, h);
+    t.strictSame(decodeOk(encodeEnvelope(env)), env, JSON.stringify(h).slice(0, 60));
+  }
+});
+
+t.test('decoded bytes are fresh plain Uint8Arrays', async (t) => {
+  const frame = Buffer.from(encodeEnvelope(envelope({ type: 'data', channel: 'group', payload: new Uint8Array([1, 2, 3]), sentAt: 0 })));
+  const decoded = decodeOk(frame).body as Extract<Body, { type: 'data' }>;
+  frame.fill(0);
+  t.equal(decoded.payload.constructor, Uint8Array);
+  t.strictSame(decoded.payload, new Uint8Array([1, 2, 3]), 'payload does not alias the frame');
+  const empty = decodeOk(encodeEnvelope(envelope({ type: 'data', channel: 'group', payload: new Uint8Array(0), sentAt: 0 }))).body as Extract<Body, { type: 'data' }>;
+  t.equal(empty.payload.constructor, Uint8Array);
+  t.equal(empty.payload.length, 0);
+  const voters = (decodeOk(encodeEnvelope(envelope(BODY_EXAMPLES.voteRequest[0]!))).body as Extract<Body, { type: 'voteRequest' }>).proposedVoters;
+  t.notOk(Object.isFrozen(voters), 'an empty list is a fresh array, not a shared frozen default');
+});
+
+// ---------------------------------------------------------------------------
+// Properties
+
+/** Plain-prototype records: decoded envelopes are plain objects, and deep equality compares prototypes. */
+function rec<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> {
+  return fc.record(model, { noNullPrototype: true });
+}
+
+const memberIdArb = fc.oneof(
+  fc.tuple(fc.stringMatching(/^[a-z0-9-]{1,20}$/), fc.stringMatching(/^[A-Za-z0-9_]{1,20}$/)).map(([n, c]) => `${n}/${c}`),
+  fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((s) => s.length <= 200 && PRINTABLE.test(s)),
+);
+const memberIdOrNoneArb = fc.oneof(fc.constant(''), memberIdArb);
+const textArb = fc.string({ unit: 'grapheme', maxLength: 60 }).filter((s) => s.length <= 1024 && PRINTABLE.test(s));
+const ballotIdArb = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((s) => s.length <= 200 && PRINTABLE.test(s));
+const memberIdsArb = fc.array(memberIdArb, { maxLength: 6 });
+const uint32Arb = fc.integer({ min: 0, max: 0xffff_ffff });
+const positiveUint32Arb = fc.integer({ min: 1, max: 0xffff_ffff });
+const uint64Arb = fc.oneof(fc.maxSafeNat(), fc.constantFrom(0, 1, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER));
+const instantArb = fc.double({ noNaN: true, noDefaultInfinity: true });
+const durationArb = fc.double({ min: 0, noNaN: true, noDefaultInfinity: true });
+const bytesArb = fc.uint8Array({ maxLength: 48 });
+const timersArb = rec({
+  heartbeat: positiveUint32Arb,
+  electionMin: positiveUint32Arb,
+  electionMax: positiveUint32Arb,
+  peerTimeout: positiveUint32Arb,
+  consensusTimeout: positiveUint32Arb,
+});
+const kindArb = fc.constantFrom('majority' as const, 'consensus' as const);
+const subjectArb = fc.constantFrom('value' as const, 'action' as const);
+
+const BODY_ARBS: { [K in BodyType]: fc.Arbitrary<Extract<Body, { type: K }>> } = {
+  memberHeartbeat: rec({
+    type: fc.constant('memberHeartbeat' as const),
+    timers: timersArb,
+    minSize: uint32Arb,
+    sentAt: instantArb,
+    leader: memberIdOrNoneArb,
+    endpoint: textArb,
+  }),
+  voteRequest: rec({
+    type: fc.constant('voteRequest' as const),
+    preVote: fc.boolean(),
+    electionTerm: uint64Arb,
+    configTerm: uint64Arb,
+    configVersion: uint64Arb,
+    proposedVoters: memberIdsArb,
+    transfer: fc.boolean(),
+  }),
+  voteReply: rec({ type: fc.constant('voteReply' as const), preVote: fc.boolean(), electionTerm: uint64Arb, granted: fc.boolean() }),
+  leaderHeartbeat: rec({
+    type: fc.constant('leaderHeartbeat' as const),
+    config: rec({ term: uint64Arb, version: uint64Arb, voters: memberIdsArb }),
+    committedVersion: uint64Arb,
+    endpoint: textArb,
+    timers: timersArb,
+    minSize: uint32Arb,
+    sentAt: instantArb,
+  }),
+  heartbeatAck: rec({ type: fc.constant('heartbeatAck' as const), configTerm: uint64Arb, configVersion: uint64Arb, accepted: fc.boolean() }),
+  leave: fc.constant({ type: 'leave' as const }),
+  timeoutNow: fc.constant({ type: 'timeoutNow' as const }),
+  data: rec({
+    type: fc.constant('data' as const),
+    channel: fc.constantFrom('group' as const, 'toLeader' as const, 'fromLeader' as const),
+    payload: bytesArb,
+    sentAt: instantArb,
+  }),
+  pollRequest: rec({
+    type: fc.constant('pollRequest' as const),
+    ballotId: ballotIdArb,
+    topic: bytesArb,
+    kind: kindArb,
+    subject: subjectArb,
+    when: instantArb,
+    timeoutMs: durationArb,
+  }),
+  ballot: rec({
+    type: fc.constant('ballot' as const),
+    ballotId: ballotIdArb,
+    topic: bytesArb,
+    kind: kindArb,
+    subject: subjectArb,
+    when: instantArb,
+    timeoutMs: durationArb,
+    requester: memberIdArb,
+    voters: memberIdsArb,
+    remainingMs: durationArb,
+  }),
+  memberVote: rec({ type: fc.constant('memberVote' as const), ballotId: ballotIdArb, yes: fc.boolean() }),
+  pollResult: rec({
+    type: fc.constant('pollResult' as const),
+    ballotId: ballotIdArb,
+    requester: memberIdArb,
+    outcome: fc.constantFrom('yes' as const, 'no' as const, 'timeout' as const),
+    kind: kindArb,
+    subject: subjectArb,
+    when: instantArb,
+    tally: rec({ yes: uint32Arb, no: uint32Arb, voters: uint32Arb }),
+    reason: textArb,
+  }),
+};
+
+const envelopeArb: fc.Arbitrary<Envelope> = rec({
+  version: fc.constant(PROTOCOL_VERSION),
+  group: fc.stringMatching(/^[A-Za-z0-9_.-]{1,200}$/),
+  from: memberIdArb,
+  incarnation: uint64Arb,
+  term: uint64Arb,
+  to: memberIdOrNoneArb,
+  body: fc.oneof(...Object.values(BODY_ARBS)) as fc.Arbitrary<Body>,
+});
+
+t.test('property: every valid envelope round-trips', async (t) => {
+  for (const [type, arb] of Object.entries(BODY_ARBS)) {
+    fc.assert(
+      fc.property(envelopeArb, arb as fc.Arbitrary<Body>, (env, body) => {
+        const input = { ...env, body };
+        return isDeepStrictEqual(decodeOk(encodeEnvelope(input)), input);
+      }),
+      { numRuns: 150 },
+    );
+    t.pass(type);
+  }
+});
+
+t.test('fuzz: decoding never throws', async (t) => {
+  const frameArb = envelopeArb.map((env) => encodeEnvelope(env));
+  t.test('random bytes', async (t) => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) => wellFormed(decodeEnvelope(bytes))), { numRuns: 3000 });
+    t.pass();
+  });
+  t.test('every truncation of valid frames', async (t) => {
+    fc.assert(
+      fc.property(frameArb, (frame) => {
+        for (let n = 0; n < frame.length; n++) if (!wellFormed(decodeEnvelope(frame.subarray(0, n)))) return false;
+        return true;
+      }),
+      { numRuns: 200 },
+    );
+    t.pass();
+  });
+  t.test('single-byte mutations of valid frames', async (t) => {
+    fc.assert(
+      fc.property(frameArb, fc.nat(), fc.integer({ min: 0, max: 255 }), (frame, at, byte) => {
+        const mutated = Uint8Array.from(frame);
+        mutated[at % mutated.length] = byte;
+        return wellFormed(decodeEnvelope(mutated));
+      }),
+      { numRuns: 3000 },
+    );
+    t.pass();
+  });
+  t.test('trailing garbage and hostile shapes', async (t) => {
+    fc.assert(
+      fc.property(frameArb, fc.uint8Array({ minLength: 1, maxLength: 32 }), (frame, tail) => {
+        const joined = new Uint8Array(frame.length + tail.length);
+        joined.set(frame);
+        joined.set(tail, frame.length);
+        return wellFormed(decodeEnvelope(joined));
+      }),
+      { numRuns: 1000 },
+    );
+    // Deeply nested start-group tags make protobufjs recurse until the stack overflows.
+    t.ok(wellFormed(decodeEnvelope(new Uint8Array(200_000).fill(0x3b))), 'nested groups');
+    t.ok(wellFormed(decodeEnvelope(new Uint8Array([0x52, 0xff, 0xff, 0xff, 0xff, 0x0f]))), 'huge length prefix');
+    for (const notBytes of [undefined, null, 'frame', 42, [8, 1], new ArrayBuffer(4)]) {
+      const r = decodeEnvelope(notBytes as unknown as Uint8Array);
+      t.equal(r.ok ? 'ok' : r.error.code, 'malformed', `input ${String(notBytes)}`);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Rejections
+
+const HEADER = { version: 1, group: 'pumps', from: 'node1/Controller', incarnation: 1, term: 4, to: '' };
+const GOOD_TIMERS = { heartbeat: 1000, electionMin: 1500, electionMax: 2000, peerTimeout: 3000, consensusTimeout: 1500 };
+
+t.test('rejections', async (t) => {
+  const expectRejected = (frame: Uint8Array, code: string, field: string | null, what: string): void => {
+    const err = decodeErr(frame);
+    t.equal(err.code, code, `${what}: code`);
+    t.equal(err.field, field, `${what}: field`);
+    if (field !== null) t.ok(err.message.includes(field), `${what}: message names the field`);
+  };
+  t.equal(decodeOk(raw({ ...HEADER, leave: {} })).body.type, 'leave', 'the crafting helper makes valid frames');
+
+  expectRejected(raw({ ...HEADER, version: 2, leave: {} }), 'unsupported-version', 'version', 'version 2');
+  expectRejected(raw({ ...HEADER, version: 0, leave: {} }), 'unsupported-version', 'version', 'version absent');
+  expectRejected(raw({ ...HEADER, version: 2, group: '' }), 'unsupported-version', 'version', 'another version wins over other faults');
+
+  expectRejected(raw({ ...HEADER }), 'malformed', 'body', 'no body');
+  const twoBodies = new Uint8Array([...raw({ ...HEADER, leave: {} }), ...raw({ timeoutNow: {} })]);
+  expectRejected(twoBodies, 'malformed', 'body', 'two bodies');
+
+  expectRejected(raw({ ...HEADER, group: 'bad group!', leave: {} }), 'invalid-field', 'group', 'bad group name');
+  expectRejected(raw({ ...HEADER, group: '', leave: {} }), 'invalid-field', 'group', 'empty group');
+  expectRejected(raw({ ...HEADER, group: 'g'.repeat(201), leave: {} }), 'invalid-field', 'group', 'long group');
+  expectRejected(raw({ ...HEADER, from: '', leave: {} }), 'invalid-field', 'from', 'empty from');
+  expectRejected(raw({ ...HEADER, from: 'a\nb', leave: {} }), 'invalid-field', 'from', 'control character in from');
+  expectRejected(raw({ ...HEADER, from: 'f'.repeat(201), leave: {} }), 'invalid-field', 'from', 'long from');
+  expectRejected(raw({ ...HEADER, to: 'x\u0000', leave: {} }), 'invalid-field', 'to', 'NUL in to');
+
+  const big = LongClass.fromString('9007199254740992', true);
+  const max = LongClass.fromString('18446744073709551615', true);
+  expectRejected(raw({ ...HEADER, term: big, leave: {} }), 'invalid-field', 'term', 'term 2^53');
+  expectRejected(raw({ ...HEADER, incarnation: max, leave: {} }), 'invalid-field', 'incarnation', 'incarnation 2^64-1');
+  t.equal(decodeOk(raw({ ...HEADER, term: LongClass.fromNumber(Number.MAX_SAFE_INTEGER, true), leave: {} })).term, Number.MAX_SAFE_INTEGER);
+
+  expectRejected(raw({ ...HEADER, data: { channel: 0, payload: new Uint8Array(1), sentAt: 1 } }), 'invalid-field', 'body.channel', 'UNSPECIFIED channel');
+  expectRejected(raw({ ...HEADER, data: { channel: 9, payload: new Uint8Array(1), sentAt: 1 } }), 'invalid-field', 'body.channel', 'unknown channel');
+  const spec = { ballotId: 'b', topic: new Uint8Array(0), kind: 1, subject: 1, when: 0, timeoutMs: 100 };
+  expectRejected(raw({ ...HEADER, pollRequest: { ...spec, kind: 0 } }), 'invalid-field', 'body.kind', 'UNSPECIFIED kind');
+  expectRejected(raw({ ...HEADER, pollRequest: { ...spec, subject: 0 } }), 'invalid-field', 'body.subject', 'UNSPECIFIED subject');
+  expectRejected(raw({ ...HEADER, pollRequest: { ...spec, ballotId: '' } }), 'invalid-field', 'body.ballotId', 'empty ballot id');
+  expectRejected(raw({ ...HEADER, pollRequest: { ...spec, timeoutMs: -1 } }), 'invalid-field', 'body.timeoutMs', 'negative timeout');
+  expectRejected(raw({ ...HEADER, pollRequest: { ...spec, timeoutMs: NaN } }), 'invalid-field', 'body.timeoutMs', 'NaN timeout');
+  expectRejected(raw({ ...HEADER, pollRequest: { ...spec, when: Infinity } }), 'invalid-field', 'body.when', 'infinite when');
+  const ballot = { ...spec, requester: 'r/x', voters: ['a/b'], remainingMs: 5 };
+  expectRejected(raw({ ...HEADER, ballot: { ...ballot, remainingMs: -0.5 } }), 'invalid-field', 'body.remainingMs', 'negative remainingMs');
+  expectRejected(raw({ ...HEADER, ballot: { ...ballot, voters: ['a/b', ''] } }), 'invalid-field', 'body.voters[1]', 'empty voter id');
+  expectRejected(raw({ ...HEADER, ballot: { ...ballot, requester: '' } }), 'invalid-field', 'body.requester', 'empty requester');
+  const result = { ballotId: 'b', requester: 'r/x', outcome: 1, kind: 1, subject: 1, when: 0, tally: { yes: 1, no: 0, voters: 1 }, reason: '' };
+  expectRejected(raw({ ...HEADER, pollResult: { ...result, outcome: 0 } }), 'invalid-field', 'body.outcome', 'UNSPECIFIED outcome');
+  expectRejected(raw({ ...HEADER, pollResult: { ...result, tally: null } }), 'invalid-field', 'body.tally', 'missing tally');
+
+  const hb = { timers: GOOD_TIMERS, minSize: 1, sentAt: 1, leader: '', endpoint: '' };
+  expectRejected(raw({ ...HEADER, memberHeartbeat: { ...hb, timers: { ...GOOD_TIMERS, heartbeat: 0 } } }), 'invalid-field', 'body.timers.heartbeat', 'zero timer');
+  expectRejected(raw({ ...HEADER, memberHeartbeat: { ...hb, timers: null } }), 'invalid-field', 'body.timers', 'missing timers');
+  expectRejected(raw({ ...HEADER, memberHeartbeat: { ...hb, sentAt: NaN } }), 'invalid-field', 'body.sentAt', 'NaN sentAt');
+  const tooMany = Array.from({ length: 1025 }, (_, i) => `n${i}/c`);
+  const lhb = { config: { term: 1, version: 1, voters: tooMany }, committedVersion: 1, endpoint: '', timers: GOOD_TIMERS, minSize: 1, sentAt: 1 };
+  expectRejected(raw({ ...HEADER, leaderHeartbeat: lhb }), 'invalid-field', 'body.config.voters', '1025 voters');
+  const err = decodeErr(raw({ ...HEADER, leaderHeartbeat: lhb }));
+  t.match(err.message, /^leaderHeartbeat: /, 'body errors name the body type');
+  t.equal(err.name, 'DecodeError');
+  t.ok(err instanceof Error);
+
+  const oversize = decodeErr(new Uint8Array(MAX_ENVELOPE_BYTES + 1));
+  t.equal(oversize.code, 'too-large');
+  t.equal(oversize.field, null);
+  t.not(decodeErr(new Uint8Array(MAX_ENVELOPE_BYTES)).code, 'too-large', 'a frame of exactly the limit is parsed');
+});
+
+t.test('decoding works when protobufjs yields plain numbers for uint64 (no long package)', async (t) => {
+  const frameBig = raw({ ...HEADER, term: LongClass.fromString('9007199254740993', true), leave: {} });
+  const frameMax = raw({ ...HEADER, term: Number.MAX_SAFE_INTEGER, leave: {} });
+  const Long = protobuf.util.Long;
+  try {
+    protobuf.util.Long = null as unknown as typeof Long;
+    protobuf.configure();
+    t.equal(typeof (RawEnvelope.decode(frameMax) as unknown as { term: unknown }).term, 'number', 'protobufjs now yields numbers');
+    t.equal(decodeErr(frameBig).field, 'term');
+    t.equal(decodeOk(frameMax).term, Number.MAX_SAFE_INTEGER);
+    t.equal(decodeOk(raw({ ...HEADER, term: 0, leave: {} })).term, 0);
+  } finally {
+    protobuf.util.Long = Long;
+    protobuf.configure();
+  }
+  t.equal(decodeOk(frameMax).term, Number.MAX_SAFE_INTEGER, 'restored');
+});
+
+t.test('encoding refuses envelopes that break the wire rules', async (t) => {
+  const ok = envelope(BODY_EXAMPLES.memberHeartbeat[0]!);
+  const cases: Array<[string, unknown, string, string | null]> = [
+    ['version 2', { ...ok, version: 2 }, 'unsupported-version', 'version'],
+    ['bad group', { ...ok, group: 'a b' }, 'invalid-field', 'group'],
+    ['negative term', { ...ok, term: -1 }, 'invalid-field', 'term'],
+    ['fractional incarnation', { ...ok, incarnation: 1.5 }, 'invalid-field', 'incarnation'],
+    ['unsafe term', { ...ok, term: 2 ** 53 }, 'invalid-field', 'term'],
+    ['negative timer', { ...ok, body: { ...ok.body, timers: { ...TIMERS, heartbeat: -1 } } }, 'invalid-field', 'body.timers.heartbeat'],
+    ['NaN timer', { ...ok, body: { ...ok.body, timers: { ...TIMERS, peerTimeout: NaN } } }, 'invalid-field', 'body.timers.peerTimeout'],
+    ['fractional timer', { ...ok, body: { ...ok.body, timers: { ...TIMERS, electionMin: 1.5 } } }, 'invalid-field', 'body.timers.electionMin'],
+    ['timer over uint32', { ...ok, body: { ...ok.body, timers: { ...TIMERS, electionMax: 2 ** 32 } } }, 'invalid-field', 'body.timers.electionMax'],
+    ['missing field', { ...ok, body: { ...ok.body, sentAt: undefined } }, 'invalid-field', 'body.sentAt'],
+    ['unknown body', { ...ok, body: { type: 'gossip' } }, 'invalid-field', 'body.type'],
+    ['no body', { ...ok, body: undefined }, 'invalid-field', 'body.type'],
+    ['bad enum', envelope({ ...BODY_EXAMPLES.pollRequest[0]!, kind: 'unanimous' as 'majority' }), 'invalid-field', 'body.kind'],
+    ['payload not bytes', envelope({ ...BODY_EXAMPLES.data[0]!, payload: [1, 2] as unknown as Uint8Array }), 'invalid-field', 'body.payload'],
+    ['lone surrogate', { ...ok, from: 'a\uD800' }, 'invalid-field', 'from'],
+    ['too large', envelope({ ...BODY_EXAMPLES.data[0]!, payload: new Uint8Array(MAX_ENVELOPE_BYTES) }), 'too-large', null],
+  ];
+  for (const [what, env, code, field] of cases) {
+    t.throws(() => encodeEnvelope(env as Envelope), { name: 'EncodeError', code, field }, what);
+  }
+  t.throws(() => encodeEnvelope(null as unknown as Envelope), EncodeError, 'null envelope');
+});
