@@ -1,0 +1,64 @@
+/** The events a {@link Group} emits, with the RIAPS meanings (see README, "RIAPS names"). */
+import type { MemberId, PollKind, PollOutcome, Tally } from '../core/messages.js';
+
+/** A delivered message. `sentAt`/`receivedAt` (wall-clock epoch ms) are set in timed groups only. */
+export interface GroupMessage {
+  from: MemberId;
+  payload: Uint8Array;
+  /** The payload decoded from MessagePack (for messages sent with the *Object methods). */
+  object<T = unknown>(): T;
+  sentAt?: number;
+  receivedAt?: number;
+}
+
+export interface VoteRequestEvent {
+  ballotId: string;
+  requester: MemberId;
+  topic: Uint8Array;
+  object<T = unknown>(): T;
+  kind: PollKind;
+  /** False when this member is not in the poll's voter set (e.g. it joined after the poll opened). */
+  canVote: boolean;
+}
+
+export interface ActionVoteRequestEvent extends VoteRequestEvent {
+  /** The agreed instant, wall-clock epoch ms. */
+  when: number;
+}
+
+export interface VoteResultEvent {
+  ballotId: string;
+  outcome: PollOutcome;
+  kind: PollKind;
+  subject: 'value' | 'action';
+  when: number;
+  tally: Tally;
+  /** Why a poll ended without being decided by votes ('' otherwise). */
+  reason: string;
+}
+
+export interface ActionEvent {
+  ballotId: string;
+  action: Uint8Array;
+  object<T = unknown>(): T;
+  when: number;
+  firedAt: number;
+  /** firedAt − when in ms: how late this member acted. */
+  errorMs: number;
+}
+
+export interface GroupEventMap {
+  message: [GroupMessage];
+  messageToLeader: [GroupMessage];
+  messageFromLeader: [GroupMessage];
+  voteRequest: [VoteRequestEvent];
+  actionVoteRequest: [ActionVoteRequestEvent];
+  voteResult: [VoteResultEvent];
+  action: [ActionEvent];
+  memberJoined: [{ member: MemberId }];
+  memberLeft: [{ member: MemberId; reason: 'left' | 'timeout' }];
+  leaderElected: [{ leader: MemberId; term: number }];
+  leaderExited: [{ leader: MemberId; term: number }];
+}
+
+export type GroupEventName = keyof GroupEventMap;
