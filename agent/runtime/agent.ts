@@ -11,6 +11,7 @@
 import { pino, type Logger } from 'pino';
 import { Coordinator } from '../api/coordinator.js';
 import { Group } from '../api/group.js';
+import { decodeObject } from '../api/objects.js';
 import { BadArgumentsError, CohortError } from '../core/errors.js';
 import type { AppEvent, HardState } from '../core/events.js';
 import { GroupMember } from '../core/member.js';
@@ -19,7 +20,8 @@ import { validateTimers, type TimerSettings } from '../core/timers.js';
 import { decodeEnvelope, encodeEnvelope } from '../../proto/codec.js';
 import type { Discovery, PeerAdvert } from '../../discovery/discovery.js';
 import { Transport, type TransportOptions } from '../transport/transport.js';
-import { ActionTimer, type ActionFiring } from './action-timer.js';
+import { ActionTimer } from './action-timer.js';
+import { EventLog } from './event-log.js';
 import { systemClock, type Clock } from './clock.js';
 import { MemoryHardStateStore, type HardStateStore } from './hard-state-store.js';
 import { MemberDriver } from './member-driver.js';
@@ -108,9 +110,11 @@ export class Agent {
   private endpoints: { bus: string; direct: string } = { bus: '', direct: '' };
   private started = false;
   private stopping: Promise<void> | null = null;
+  /** Firing errors (ms) not yet read by the metrics exporter. */
+  readonly actionErrors: number[] = [];
   readonly drops: AgentDrops = { decode: 0, unknownGroup: 0, noRoute: 0, handlerErrors: 0 };
-  /** Recent action firings (for status/metrics), newest last. */
-  readonly firings: Array<ActionFiring & { group: string; member: MemberId }> = [];
+  /** Recent group events, for GET /events. */
+  readonly events = new EventLog();
 
   constructor(private readonly opts: AgentOptions) {
     if (!NAME_RE.test(opts.node)) throw new BadArgumentsError(`node name must match ${NAME_RE}, got ${JSON.stringify(opts.node)}`);
@@ -317,6 +321,7 @@ export class Agent {
       h.onLeft?.();
       return;
     }
+    this.events.add({ at: this.clock.now().wall, group, member: driver.core.id, ...describe(event) });
     if (event.type === 'leaderElected' || event.type === 'leaderExited' || event.type === 'memberJoined' || event.type === 'memberLeft') {
       this.log.info({ group, member: driver.core.id, ...event }, event.type);
     }
@@ -324,8 +329,8 @@ export class Agent {
       const topic = event.topic;
       this.actionTimer.at(event.when, (firing) => {
         h.lastActionErrorMs = firing.errorMs;
-        this.firings.push({ ...firing, group, member: driver.core.id });
-        if (this.firings.length > 100) this.firings.shift();
+        this.actionErrors.push(firing.errorMs);
+        this.events.add({ at: firing.firedAt, group, member: driver.core.id, type: 'action', ballotId: event.ballotId, ...firing });
         this.log.info({ group, ballotId: event.ballotId, ...firing }, 'action fired');
         this.guard(() => h.group.fireAction(event.ballotId, topic, firing), group, 'action');
       });
@@ -366,5 +371,26 @@ export class Agent {
       };
     });
     return { node: this.node, endpoints: this.endpoints, groups, drops: { ...this.drops }, transport: this.transport.stats() };
+  }
+}
+
+/** A JSON-friendly summary of an event (payload bytes shown as text when printable, else size). */
+function describe(event: AppEvent): { type: string; [k: string]: unknown } {
+  const { type, ...rest } = event as AppEvent & Record<string, unknown>;
+  const out: { type: string; [k: string]: unknown } = { type };
+  for (const [k, v] of Object.entries(rest)) {
+    if (v instanceof Uint8Array) out[k] = preview(v);
+    else out[k] = v;
+  }
+  return out;
+}
+
+function preview(bytes: Uint8Array): string {
+  try {
+    const v = decodeObject(bytes);
+    const s = typeof v === 'string' ? v : JSON.stringify(v);
+    return s.length > 200 ? `${s.slice(0, 200)}…` : s;
+  } catch {
+    return `<${bytes.length} bytes>`;
   }
 }

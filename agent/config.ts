@@ -1,0 +1,213 @@
+/**
+ * The agent's configuration: a YAML file and/or command-line flags, validated
+ * into one {@link AgentConfig}. Every error names the bad field.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { TIMER_NAMES, TIMER_PRESETS, TimerSettingsError, validateTimers, type TimerSettings } from './core/timers.js';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export type AutoVote = 'yes' | 'no' | 'abstain';
+
+export interface GroupConfig {
+  /** `Type.instance` */
+  name: string;
+  minSize: number;
+  timers: TimerSettings;
+  timed: boolean;
+  deliverToSelf: boolean;
+}
+
+export interface ComponentConfig {
+  name: string;
+  /** Absolute path of the module exporting the component class. */
+  module: string;
+  /** Export name of the class (default: `default`). */
+  export: string;
+  groups: GroupConfig[];
+  /** Free-form settings handed to the component. */
+  settings: Record<string, unknown>;
+}
+
+export interface AgentConfig {
+  node: string;
+  listen: string;
+  advertise: string | null;
+  busPort: number;
+  directPort: number;
+  /** `host:port` for the status/metrics/control HTTP server, or null. */
+  http: string | null;
+  /** Static peers (`host:port` bus endpoints). */
+  peers: string[];
+  /** Directory for hard state; null keeps it in memory (a restart may then vote twice in a term). */
+  stateDir: string | null;
+  /** Groups the agent joins itself, as component `agent`. */
+  groups: GroupConfig[];
+  /** How the agent's own member answers ballots. */
+  autoVote: AutoVote;
+  components: ComponentConfig[];
+  logLevel: string;
+}
+
+const NODE_RE = /^[A-Za-z0-9_-]{1,100}$/;
+const GROUP_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,99}\.[A-Za-z_][A-Za-z0-9_-]{0,99}$/;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function defaultNodeName(): string {
+  return hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 100) || 'node';
+}
+
+type Raw = Record<string, unknown>;
+
+function isObject(v: unknown): v is Raw {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown, field: string, re?: RegExp, hint?: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(`${field} must be a non-empty string, got ${JSON.stringify(v)}`);
+  if (re && !re.test(v)) throw new ConfigError(`${field} ${hint ?? `must match ${re}`}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function int(v: unknown, field: string, min: number, max: number): number {
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${field} must be a whole number in ${min}..${max}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function bool(v: unknown, field: string): boolean {
+  if (typeof v !== 'boolean') throw new ConfigError(`${field} must be true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function unknownKeys(obj: Raw, known: readonly string[], where: string): void {
+  for (const k of Object.keys(obj)) if (!known.includes(k)) throw new ConfigError(`${where}: unknown field "${k}" (known: ${known.join(', ')})`);
+}
+
+/** `heartbeat=500,electionMin=800` or a preset name (`lan`), or an object. */
+export function parseTimers(v: unknown, field: string, base?: TimerSettings): TimerSettings {
+  let partial: Raw = {};
+  let preset: TimerSettings | undefined = base;
+  if (typeof v === 'string') {
+    for (const part of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const [k, val] = part.split('=');
+      if (val === undefined) {
+        if (!(k! in TIMER_PRESETS)) throw new ConfigError(`${field}: "${k}" is neither name=value nor a preset (${Object.keys(TIMER_PRESETS).join(', ')})`);
+        preset = TIMER_PRESETS[k as keyof typeof TIMER_PRESETS];
+      } else {
+        if (!/^\d+$/.test(val.trim())) throw new ConfigError(`${field}.${k} must be a whole number of ms, got ${JSON.stringify(val)}`);
+        partial[k!.trim()] = Number(val);
+      }
+    }
+  } else if (isObject(v)) {
+    partial = { ...v };
+    if (typeof partial.preset === 'string') {
+      const name = partial.preset;
+      if (!(name in TIMER_PRESETS)) throw new ConfigError(`${field}.preset must be one of ${Object.keys(TIMER_PRESETS).join(', ')}, got ${JSON.stringify(name)}`);
+      preset = TIMER_PRESETS[name as keyof typeof TIMER_PRESETS];
+      delete partial.preset;
+    }
+  } else if (v !== undefined) {
+    throw new ConfigError(`${field} must be name=value pairs, a preset name or a mapping of ${TIMER_NAMES.join('/')}`);
+  }
+  try {
+    return validateTimers(partial, preset);
+  } catch (err) {
+    if (err instanceof TimerSettingsError) throw new ConfigError(`${field}: ${err.message}`);
+    throw err;
+  }
+}
+
+function parseGroup(v: unknown, field: string, defaults: { minSize: number; timers: TimerSettings }): GroupConfig {
+  const raw: Raw = typeof v === 'string' ? { name: v } : isObject(v) ? v : {};
+  if (!isObject(v) && typeof v !== 'string') throw new ConfigError(`${field} must be "Type.instance" or a mapping with a name`);
+  unknownKeys(raw, ['name', 'minSize', 'timers', 'timed', 'deliverToSelf'], field);
+  return {
+    name: str(raw.name, `${field}.name`, GROUP_RE, 'must be Type.instance (letters, digits, _ and -)'),
+    minSize: raw.minSize === undefined ? defaults.minSize : int(raw.minSize, `${field}.minSize`, 1, 1024),
+    timers: raw.timers === undefined ? defaults.timers : parseTimers(raw.timers, `${field}.timers`, defaults.timers),
+    timed: raw.timed === undefined ? false : bool(raw.timed, `${field}.timed`),
+    deliverToSelf: raw.deliverToSelf === undefined ? true : bool(raw.deliverToSelf, `${field}.deliverToSelf`),
+  };
+}
+
+function list(v: unknown, field: string): unknown[] {
+  if (v === undefined) return [];
+  if (typeof v === 'string') return v.split(/[\s,]+/).filter(Boolean);
+  if (!Array.isArray(v)) throw new ConfigError(`${field} must be a list`);
+  return v;
+}
+
+/** Read and validate a YAML config file; `flags` (from the CLI) override its fields. */
+export function loadConfig(file: string | null, flags: Raw = {}): AgentConfig {
+  let raw: Raw = {};
+  let baseDir = process.cwd();
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    let doc: unknown;
+    try {
+      doc = parseYaml(text);
+    } catch (err) {
+      throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message}`);
+    }
+    if (doc !== null && doc !== undefined && !isObject(doc)) throw new ConfigError(`config file ${file} must be a mapping at the top level`);
+    raw = (doc as Raw | null) ?? {};
+    baseDir = dirname(resolve(file));
+  }
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined) raw[k] = v;
+  return validateConfig(raw, baseDir);
+}
+
+export function validateConfig(raw: Raw, baseDir = process.cwd()): AgentConfig {
+  unknownKeys(raw, ['node', 'listen', 'advertise', 'busPort', 'directPort', 'http', 'peers', 'stateDir', 'minSize', 'timers', 'groups', 'autoVote', 'components', 'logLevel'], 'config');
+  const minSize = raw.minSize === undefined ? 2 : int(raw.minSize, 'minSize', 1, 1024);
+  const timers = parseTimers(raw.timers, 'timers');
+  const defaults = { minSize, timers };
+  const autoVote = raw.autoVote === undefined ? 'abstain' : str(raw.autoVote, 'autoVote');
+  if (!['yes', 'no', 'abstain'].includes(autoVote)) throw new ConfigError(`autoVote must be yes, no or abstain, got ${JSON.stringify(autoVote)}`);
+  const http = raw.http === undefined || raw.http === null || raw.http === '' ? null : str(raw.http, 'http', /^[^\s]+:\d{1,5}$/, 'must be HOST:PORT');
+  const logLevel = raw.logLevel === undefined ? 'info' : str(raw.logLevel, 'logLevel');
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  const components = list(raw.components, 'components').map((c, i): ComponentConfig => {
+    const field = `components[${i}]`;
+    if (!isObject(c)) throw new ConfigError(`${field} must be a mapping with name, module and groups`);
+    unknownKeys(c, ['name', 'module', 'export', 'groups', 'settings'], field);
+    if (c.settings !== undefined && !isObject(c.settings)) throw new ConfigError(`${field}.settings must be a mapping`);
+    return {
+      name: str(c.name, `${field}.name`, /^[A-Za-z0-9_-]{1,100}$/, 'must use letters, digits, _ and -'),
+      module: resolve(baseDir, str(c.module, `${field}.module`)),
+      export: c.export === undefined ? 'default' : str(c.export, `${field}.export`),
+      groups: list(c.groups, `${field}.groups`).map((g, j) => parseGroup(g, `${field}.groups[${j}]`, defaults)),
+      settings: (c.settings as Raw | undefined) ?? {},
+    };
+  });
+  const names = new Set<string>();
+  for (const c of components) {
+    if (names.has(c.name) || c.name === 'agent') throw new ConfigError(`components: duplicate or reserved component name "${c.name}"`);
+    names.add(c.name);
+  }
+  return {
+    node: raw.node === undefined ? defaultNodeName() : str(raw.node, 'node', NODE_RE, 'must use letters, digits, _ and - (at most 100)'),
+    listen: raw.listen === undefined ? '127.0.0.1' : str(raw.listen, 'listen'),
+    advertise: raw.advertise === undefined ? null : str(raw.advertise, 'advertise'),
+    busPort: raw.busPort === undefined ? 0 : int(raw.busPort, 'busPort', 0, 65535),
+    directPort: raw.directPort === undefined ? 0 : int(raw.directPort, 'directPort', 0, 65535),
+    http,
+    peers: list(raw.peers, 'peers').map((p, i) => str(p, `peers[${i}]`)),
+    stateDir: raw.stateDir === undefined || raw.stateDir === null ? null : resolve(baseDir, str(raw.stateDir, 'stateDir')),
+    groups: list(raw.groups, 'groups').map((g, i) => parseGroup(g, `groups[${i}]`, defaults)),
+    autoVote: autoVote as AutoVote,
+    components,
+    logLevel,
+  };
+}

@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto';
+import * as zmq from 'zeromq';
+import type { SocketOptionSets, TransportLogger } from './options.js';
+
+/** What a send outcome is reported to; bound once per link, not per message. */
+export interface DirectSendCounters {
+  sent(): void;
+  dropped(): void;
+}
+
+interface DirectLink {
+  readonly socket: zmq.Dealer;
+  lastUsed: number;
+  /** True while sends fail: we log the transitions, not every drop. */
+  congested: boolean;
+  readonly onSent: () => void;
+  readonly onDropped: (err: unknown) => void;
+}
+
+/** libzmq allows routing ids of 1..255 bytes; leave room for the suffix. */
+const MAX_IDENTITY_BYTES = 240;
+
+/**
+ * One DEALER per remote ROUTER endpoint, opened on first use and closed after sitting
+ * idle, so a fleet member only holds connections to the peers it actually talks to.
+ *
+ * Each DEALER's routing id is `<identity>~<random>`: unique even when two agents share a
+ * node name (RIAPS bug B17, where the ROUTER silently ignored the second connection with
+ * a duplicate id), and unique across a quick close/re-open of the same link, when the
+ * peer's ROUTER may not yet have noticed that the old connection went away.
+ */
+export class DealerPool {
+  private readonly links = new Map<string, DirectLink>();
+  private sweeper: NodeJS.Timeout | undefined;
+  private readonly idPrefix: string;
+
+  constructor(
+    identity: string,
+    private readonly socketOptions: SocketOptionSets['common'] & SocketOptionSets['send'] & SocketOptionSets['receive'],
+    private readonly idleMs: number,
+    private readonly counters: DirectSendCounters,
+    private readonly logger: TransportLogger,
+  ) {
+    this.idPrefix = Buffer.from(identity).subarray(0, MAX_IDENTITY_BYTES).toString();
+  }
+
+  get size(): number {
+    return this.links.size;
+  }
+
+  /**
+   * Queues one frame for the ROUTER at `endpoint`. Never throws and never waits: with
+   * `sendTimeout: 0` the send settles synchronously, and a full queue (peer absent or
+   * slow, HWM reached) rejects with EAGAIN, which we count as a drop.
+   */
+  send(endpoint: string, frame: Uint8Array): void {
+    const link = this.links.get(endpoint) ?? this.open(endpoint);
+    if (!link) {
+      this.counters.dropped();
+      return;
+    }
+    link.lastUsed = performance.now();
+    try {
+      link.socket.send(frame).then(link.onSent, link.onDropped);
+    } catch (err) {
+      // Synchronous throws: socket closed under us (EBADF). Still a drop, not a crash.
+      link.onDropped(err);
+    }
+  }
+
+  /** Closes the link to `endpoint` now, discarding anything still queued after linger. */
+  forget(endpoint: string): void {
+    const link = this.links.get(endpoint);
+    if (!link) return;
+    this.links.delete(endpoint);
+    link.socket.close();
+    if (this.links.size === 0) this.stopSweeper();
+  }
+
+  closeAll(): void {
+    for (const endpoint of [...this.links.keys()]) this.forget(endpoint);
+    this.stopSweeper();
+  }
+
+  private open(endpoint: string): DirectLink | undefined {
+    const routingId = `${this.idPrefix}~${randomBytes(4).toString('hex')}`;
+    const socket = new zmq.Dealer({ ...this.socketOptions, routingId });
+    try {
+      socket.connect(endpoint);
+    } catch (err) {
+      // A malformed endpoint (it may come from a peer's advert): refuse, don't throw.
+      socket.close();
+      this.logger.warn({ err, endpoint }, 'cannot connect to direct endpoint; message dropped');
+      return undefined;
+    }
+    const link: DirectLink = {
+      socket,
+      lastUsed: performance.now(),
+      congested: false,
+      onSent: () => {
+        if (link.congested) {
+          link.congested = false;
+          this.logger.info({ endpoint }, 'direct link accepting messages again');
+        }
+        this.counters.sent();
+      },
+      onDropped: (err: unknown) => {
+        if (!link.congested) {
+          link.congested = true;
+          this.logger.warn({ endpoint, code: errorCode(err) }, 'direct link not accepting messages (peer absent or slow); dropping');
+        }
+        this.counters.dropped();
+      },
+    };
+    this.links.set(endpoint, link);
+    this.startSweeper();
+    this.logger.debug({ endpoint, routingId }, 'direct link opened');
+    return link;
+  }
+
+  private startSweeper(): void {
+    if (this.sweeper) return;
+    const period = Math.min(Math.max(this.idleMs / 2, 50), 30_000);
+    this.sweeper = setInterval(() => this.closeIdle(), period);
+    // Housekeeping must not keep the process alive on its own.
+    this.sweeper.unref();
+  }
+
+  private stopSweeper(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  private closeIdle(): void {
+    const cutoff = performance.now() - this.idleMs;
+    for (const [endpoint, link] of this.links) {
+      if (link.lastUsed < cutoff) {
+        this.logger.debug({ endpoint }, 'direct link idle; closing');
+        this.forget(endpoint);
+      }
+    }
+  }
+}
+
+function errorCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
+}

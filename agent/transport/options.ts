@@ -1,0 +1,132 @@
+/**
+ * Transport settings. Every field says what it trades; {@link resolveTransportOptions}
+ * fills in the defaults, so the rest of the transport sees no `undefined`.
+ */
+
+/** The subset of pino the transport logs through (pino itself fits). */
+export interface TransportLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface TransportOptions {
+  /** Address the PUB and ROUTER sockets bind to, e.g. `127.0.0.1`, `10.0.0.5` or `0.0.0.0`.
+   *  With a wildcard the endpoints returned by `start()` contain the wildcard: the runtime
+   *  must advertise a reachable address instead. */
+  listenHost: string;
+  /** Port of the group bus (PUB). 0 (default) lets the kernel pick a free one. */
+  busPort?: number;
+  /** Port of the directed-message socket (ROUTER). 0 (default) lets the kernel pick. */
+  directPort?: number;
+  /** This agent's node id. It prefixes the routing id of every DEALER we open, which
+   *  shows up in the peer's ROUTER (and in packet captures). */
+  identity: string;
+  /** Largest frame accepted or sent, in bytes (default 1 MiB). libzmq enforces it on
+   *  receive by cutting the connection (see sub-link-watchdog.ts), so we also refuse to
+   *  send anything larger: one oversized frame would otherwise sever the link. */
+  maxMessageBytes?: number;
+  /** Messages queued per peer before sends drop (libzmq default 1000). On PUB the drop
+   *  is silent and per slow subscriber; on a DEALER it is a counted `dropsSend`. */
+  sendHighWaterMark?: number;
+  /** Messages queued per peer on receive before libzmq stops reading that peer's TCP
+   *  stream (which, in turn, makes the sender drop). libzmq default 1000. */
+  receiveHighWaterMark?: number;
+  /** ZMTP heartbeats on every socket (default 300/1000 ms): without them a dead peer's
+   *  TCP connection lingers for minutes and queued messages arrive stale after a cable
+   *  cut; with them the link drops ~1 s after a cut and reconnects ~0.2 s after repair. */
+  heartbeat?: { intervalMs: number; timeoutMs: number };
+  /** A DEALER unused this long is closed, releasing its queue and TCP connection
+   *  (default 60 s). It is recreated on the next send. */
+  directIdleMs?: number;
+  /** How long close() lets queued messages (e.g. a goodbye) leave before sockets are
+   *  torn down (default 200 ms). Also bounds how long process exit can wait on libzmq. */
+  lingerMs?: number;
+  logger?: TransportLogger;
+}
+
+export type ResolvedTransportOptions = Required<Omit<TransportOptions, 'sendHighWaterMark' | 'receiveHighWaterMark'>> &
+  Pick<TransportOptions, 'sendHighWaterMark' | 'receiveHighWaterMark'>;
+
+export const TRANSPORT_DEFAULTS = {
+  busPort: 0,
+  directPort: 0,
+  maxMessageBytes: 1024 * 1024,
+  heartbeat: { intervalMs: 300, timeoutMs: 1000 },
+  directIdleMs: 60_000,
+  lingerMs: 200,
+} as const;
+
+const silentLogger: TransportLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export class TransportError extends Error {
+  override name = 'TransportError';
+}
+
+export function resolveTransportOptions(o: TransportOptions): ResolvedTransportOptions {
+  if (!o.identity) throw new TransportError('transport identity (node id) must be a non-empty string');
+  if (!o.listenHost) throw new TransportError('transport listenHost must be a non-empty string');
+  const r: ResolvedTransportOptions = {
+    listenHost: o.listenHost,
+    identity: o.identity,
+    busPort: o.busPort ?? TRANSPORT_DEFAULTS.busPort,
+    directPort: o.directPort ?? TRANSPORT_DEFAULTS.directPort,
+    maxMessageBytes: o.maxMessageBytes ?? TRANSPORT_DEFAULTS.maxMessageBytes,
+    sendHighWaterMark: o.sendHighWaterMark,
+    receiveHighWaterMark: o.receiveHighWaterMark,
+    heartbeat: o.heartbeat ?? TRANSPORT_DEFAULTS.heartbeat,
+    directIdleMs: o.directIdleMs ?? TRANSPORT_DEFAULTS.directIdleMs,
+    lingerMs: o.lingerMs ?? TRANSPORT_DEFAULTS.lingerMs,
+    logger: o.logger ?? silentLogger,
+  };
+  for (const [name, port] of [['busPort', r.busPort], ['directPort', r.directPort]] as const) {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TransportError(`${name} must be 0..65535, got ${port}`);
+  }
+  if (!(r.maxMessageBytes > 0)) throw new TransportError(`maxMessageBytes must be positive, got ${r.maxMessageBytes}`);
+  if (!(r.directIdleMs > 0)) throw new TransportError(`directIdleMs must be positive, got ${r.directIdleMs}`);
+  return r;
+}
+
+/**
+ * Socket options, split by direction because zeromq.js sockets are sealed objects: setting
+ * a send option on a SUB (which cannot send) throws.
+ *
+ * `sendTimeout: 0` is the important one. zeromq.js then sends synchronously (zmq_msg_send
+ * with DONTWAIT) and settles the promise before send() returns, so a send is never "in
+ * progress" and the EBUSY "Socket is busy writing" error cannot occur; a send that would
+ * block rejects with EAGAIN instead. With the default (-1) even a PUB socket, which never
+ * blocks, throws EBUSY after 512 back-to-back un-awaited sends (measured: 513 of 2000
+ * went through), because the binding then defers the write to the next event-loop turn
+ * so as not to starve it, and a deferred write counts as in progress.
+ */
+export interface SocketOptionSets {
+  /** For every socket. */
+  common: {
+    linger: number;
+    maxMessageSize: number;
+    heartbeatInterval: number;
+    heartbeatTimeout: number;
+    heartbeatTimeToLive: number;
+  };
+  /** For sockets that send (PUB, ROUTER, DEALER). */
+  send: { sendTimeout: number; sendHighWaterMark?: number };
+  /** For sockets that receive (SUB, ROUTER, DEALER). */
+  receive: { receiveHighWaterMark?: number };
+}
+
+export function socketOptionSets(o: ResolvedTransportOptions): SocketOptionSets {
+  return {
+    common: {
+      linger: o.lingerMs,
+      maxMessageSize: o.maxMessageBytes,
+      heartbeatInterval: o.heartbeat.intervalMs,
+      heartbeatTimeout: o.heartbeat.timeoutMs,
+      // Lets the binding side time the connection out too, when the connecting side
+      // pings and then goes silent.
+      heartbeatTimeToLive: o.heartbeat.timeoutMs,
+    },
+    send: { sendTimeout: 0, ...(o.sendHighWaterMark !== undefined && { sendHighWaterMark: o.sendHighWaterMark }) },
+    receive: { ...(o.receiveHighWaterMark !== undefined && { receiveHighWaterMark: o.receiveHighWaterMark }) },
+  };
+}
