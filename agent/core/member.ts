@@ -392,7 +392,6 @@ export class GroupMember {
       this.loseLeader(now);
     }
     if (this.leaderState && this.voterConfig.voters.includes(env.from)) this.leaderState.lastActive.set(env.from, now.mono);
-    if (env.from === this.leaderId && env.term === this.currentTerm) this.leaderContact = now.mono;
     return true;
   }
 
@@ -765,7 +764,9 @@ export class GroupMember {
     const known = this.ballots.get(ballot.ballotId);
     if (known?.seen) return;
     const spec: PollSpec = { ballotId: ballot.ballotId, topic: ballot.topic, kind: ballot.kind, subject: ballot.subject, when: ballot.when, timeoutMs: ballot.timeoutMs };
-    this.ballots.track({ spec, leader, deadline: now.mono + ballot.remainingMs + this.resultGrace(), seen: true, voted: false });
+    // The requester promised itself a result by its own request time + timeout + grace: never later.
+    const deadline = Math.min(known?.deadline ?? Infinity, now.mono + ballot.remainingMs + this.resultGrace());
+    this.ballots.track({ spec, leader, deadline, seen: true, voted: false });
     this.emit({
       type: 'voteRequest',
       ballotId: spec.ballotId,

@@ -69,7 +69,7 @@ t.test('one vote per term, persisted before the reply', async (t) => {
   const a = member('a');
   a.receive(voteReq('b', 1), at(100));
   const out = a.takeOutputs();
-  const persistAt = out.findIndex((o) => o.type === 'persist');
+  const persistAt = out.findLastIndex((o) => o.type === 'persist');
   t.same(out[persistAt], { type: 'persist', state: { term: 1, votedFor: 'b' } });
   t.ok(persistAt < out.findIndex((o) => o.type === 'send'), 'persisted before the reply is sent');
   t.match(sends(out)[0], { to: 'b', body: { type: 'voteReply', granted: true, electionTerm: 1 } });
