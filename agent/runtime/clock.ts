@@ -9,6 +9,24 @@ export interface Clock {
   now(): Instant;
 }
 
+/**
+ * Wall-clock epoch ms with sub-millisecond resolution: the monotonic clock plus an
+ * offset that is re-anchored to Date.now() whenever they disagree by more than 2 ms,
+ * so it is smooth between NTP adjustments and follows steps.
+ */
+export function preciseWallClock(): () => number {
+  let offset = Date.now() - performance.now();
+  return () => {
+    const mono = performance.now();
+    const coarse = Date.now();
+    // Date.now() truncates to whole ms: fine - coarse lies in [0, 1) when both agree.
+    const fine = mono + offset;
+    if (fine - coarse > 2 || coarse - fine > 2) offset = coarse - mono;
+    return mono + offset;
+  };
+}
+
 export function systemClock(wallOffsetMs = 0): Clock {
-  return { now: () => ({ mono: performance.now(), wall: Date.now() + wallOffsetMs }) };
+  const wall = preciseWallClock();
+  return { now: () => ({ mono: performance.now(), wall: wall() + wallOffsetMs }) };
 }
