@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig } from './config.js';
 import { makeLogger, runAgent, stopOnSignals } from './daemon.js';
+import { MdnsOptionsError } from '../discovery/mdns.js';
 import { formatStatusTable } from './status-table.js';
 import type { AgentStatus } from './runtime/agent.js';
 
@@ -30,6 +31,8 @@ program
   .option('--bus-port <port>', 'group bus (PUB) port, 0 = any free', port)
   .option('--direct-port <port>', 'directed-message (ROUTER) port, 0 = any free', port)
   .option('--peers <list>', 'static peers: host:port of their bus, comma separated')
+  .addOption(new Option('--discovery <kind>', 'how peers are found (default: static when --peers is given, else mdns)').choices(['mdns', 'static']))
+  .option('--interface <name|address>', 'mDNS: interface name or IPv4 address to announce on (default: follows --advertise/--listen)')
   .option('--timers <spec>', 'preset (riaps, lan, slow) and/or heartbeat=..,electionMin=..,electionMax=..,peerTimeout=..,consensusTimeout=..')
   .option('--http <host:port>', 'serve /status, /metrics, /events and the control API')
   .option('--state-dir <dir>', 'persist votes and incarnations here (recommended)')
@@ -53,6 +56,8 @@ program
         busPort: o.busPort,
         directPort: o.directPort,
         peers: o.peers,
+        discovery: o.discovery,
+        interface: o.interface,
         timers: o.timers,
         http: o.http,
         stateDir: o.stateDir,
@@ -72,6 +77,10 @@ program
       const running = await runAgent(config, log);
       stopOnSignals(running, log);
     } catch (err) {
+      if (err instanceof MdnsOptionsError) {
+        process.stderr.write(`cohort agent: ${err.message}\n`);
+        process.exit(2);
+      }
       log.fatal({ err }, 'agent failed to start');
       process.exit(1);
     }

@@ -14,6 +14,8 @@ export class ConfigError extends Error {
 
 export type AutoVote = 'yes' | 'no' | 'abstain';
 
+export type DiscoveryKind = 'mdns' | 'static';
+
 export interface GroupConfig {
   /** `Type.instance` */
   name: string;
@@ -44,6 +46,12 @@ export interface AgentConfig {
   http: string | null;
   /** Static peers (`host:port` bus endpoints). */
   peers: string[];
+  /** How peers are found: `static` (the `peers` list; the default when it is non-empty) or
+   *  `mdns` (multicast DNS; the default otherwise). */
+  discovery: DiscoveryKind;
+  /** mDNS only: interface name (eth0) or IPv4 address to announce and browse on. Null: the
+   *  agent's own address decides (loopback stays on this machine), else bonjour's default. */
+  interface: string | null;
   /** Directory for hard state; null keeps it in memory (a restart may then vote twice in a term). */
   stateDir: string | null;
   /** Groups the agent joins itself, as component `agent`. */
@@ -136,6 +144,29 @@ function parseGroup(v: unknown, field: string, defaults: { minSize: number; time
   };
 }
 
+/** IPv4 dotted quad, or a Linux interface name (at most 15 characters). */
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const IFNAME_RE = /^[A-Za-z0-9_.@-]{1,15}$/;
+
+/** `discovery` and `interface`: static is the default whenever peers are listed (`npm start`
+ *  relies on it), mdns otherwise. Whether the interface exists is checked when the agent starts. */
+function parseDiscovery(raw: Raw, peers: string[]): { discovery: DiscoveryKind; interface: string | null } {
+  let discovery: DiscoveryKind = peers.length > 0 ? 'static' : 'mdns';
+  if (raw.discovery !== undefined) {
+    if (raw.discovery !== 'mdns' && raw.discovery !== 'static') throw new ConfigError(`discovery must be mdns or static, got ${JSON.stringify(raw.discovery)}`);
+    discovery = raw.discovery;
+  }
+  if (discovery === 'mdns' && peers.length > 0) throw new ConfigError('peers are only used by static discovery: remove them, or set discovery to static (mDNS finds peers by itself)');
+  if (raw.interface === undefined || raw.interface === null || raw.interface === '') return { discovery, interface: null };
+  const iface = str(raw.interface, 'interface');
+  if (discovery !== 'mdns') throw new ConfigError(`interface is only used by mdns discovery, and discovery is ${discovery}${peers.length > 0 ? ' (peers are listed)' : ''}`);
+  if (iface.includes(':')) throw new ConfigError(`interface must be an interface name or an IPv4 address (IPv6 is not supported for mDNS), got ${JSON.stringify(iface)}`);
+  if (/^\d+(\.\d+){3}$/.test(iface) ? !IPV4_RE.test(iface) : !IFNAME_RE.test(iface) || iface === '.' || iface === '..') {
+    throw new ConfigError(`interface must be an interface name (like eth0) or an IPv4 address, got ${JSON.stringify(iface)}`);
+  }
+  return { discovery, interface: iface };
+}
+
 function list(v: unknown, field: string): unknown[] {
   if (v === undefined) return [];
   if (typeof v === 'string') return v.split(/[\s,]+/).filter(Boolean);
@@ -169,7 +200,7 @@ export function loadConfig(file: string | null, flags: Raw = {}): AgentConfig {
 }
 
 export function validateConfig(raw: Raw, baseDir = process.cwd()): AgentConfig {
-  unknownKeys(raw, ['node', 'listen', 'advertise', 'busPort', 'directPort', 'http', 'peers', 'stateDir', 'minSize', 'timers', 'groups', 'autoVote', 'components', 'logLevel'], 'config');
+  unknownKeys(raw, ['node', 'listen', 'advertise', 'busPort', 'directPort', 'http', 'peers', 'discovery', 'interface', 'stateDir', 'minSize', 'timers', 'groups', 'autoVote', 'components', 'logLevel'], 'config');
   const minSize = raw.minSize === undefined ? 2 : int(raw.minSize, 'minSize', 1, 1024);
   const timers = parseTimers(raw.timers, 'timers');
   const defaults = { minSize, timers };
@@ -196,6 +227,7 @@ export function validateConfig(raw: Raw, baseDir = process.cwd()): AgentConfig {
     if (names.has(c.name) || c.name === 'agent') throw new ConfigError(`components: duplicate or reserved component name "${c.name}"`);
     names.add(c.name);
   }
+  const peers = list(raw.peers, 'peers').map((p, i) => str(p, `peers[${i}]`));
   return {
     node: raw.node === undefined ? defaultNodeName() : str(raw.node, 'node', NODE_RE, 'must use letters, digits, _ and - (at most 100)'),
     listen: raw.listen === undefined ? '127.0.0.1' : str(raw.listen, 'listen'),
@@ -203,7 +235,8 @@ export function validateConfig(raw: Raw, baseDir = process.cwd()): AgentConfig {
     busPort: raw.busPort === undefined ? 0 : int(raw.busPort, 'busPort', 0, 65535),
     directPort: raw.directPort === undefined ? 0 : int(raw.directPort, 'directPort', 0, 65535),
     http,
-    peers: list(raw.peers, 'peers').map((p, i) => str(p, `peers[${i}]`)),
+    peers,
+    ...parseDiscovery(raw, peers),
     stateDir: raw.stateDir === undefined || raw.stateDir === null ? null : resolve(baseDir, str(raw.stateDir, 'stateDir')),
     groups: list(raw.groups, 'groups').map((g, i) => parseGroup(g, `groups[${i}]`, defaults)),
     autoVote: autoVote as AutoVote,

@@ -9,6 +9,8 @@ import type { AgentConfig } from './config.js';
 import { AGENT_COMPONENT, startHttpServer } from './http/server.js';
 import { Agent } from './runtime/agent.js';
 import { FileHardStateStore, MemoryHardStateStore } from './runtime/hard-state-store.js';
+import type { Discovery } from '../discovery/discovery.js';
+import { MdnsDiscovery, mdnsOptionsFor } from '../discovery/mdns.js';
 import { StaticDiscovery } from '../discovery/static.js';
 
 export interface RunningAgent {
@@ -29,7 +31,7 @@ export async function runAgent(config: AgentConfig, log: Logger = makeLogger(con
     advertiseHost: config.advertise ?? undefined,
     busPort: config.busPort,
     directPort: config.directPort,
-    discovery: new StaticDiscovery(config.peers),
+    discovery: makeDiscovery(config, log),
     store: config.stateDir ? new FileHardStateStore(config.stateDir) : new MemoryHardStateStore(),
     logger: log,
   });
@@ -60,6 +62,18 @@ export async function runAgent(config: AgentConfig, log: Logger = makeLogger(con
       server?.closeAllConnections();
     })());
   return { agent, httpUrl, stop };
+}
+
+/**
+ * The configured discovery. mDNS follows the agent's own address unless an interface is
+ * set: an agent on loopback (the default listen address) announces on loopback only, with
+ * multicast TTL 0, so nothing leaves the machine; one advertising an address of this
+ * machine announces on that interface; a host name gets bonjour's default interface.
+ * Throws MdnsOptionsError for an interface this machine does not have.
+ */
+export function makeDiscovery(config: AgentConfig, log: Logger): Discovery {
+  if (config.discovery === 'static') return new StaticDiscovery(config.peers);
+  return new MdnsDiscovery({ ...mdnsOptionsFor(config.advertise ?? config.listen, config.interface), logger: log.child({ part: 'mdns' }) });
 }
 
 /** Stop on the first SIGINT/SIGTERM (leaving groups, leaders handing over); a second one exits at once. */

@@ -7,5 +7,6 @@ export { BadArgumentsError, CohortError, LeftGroupError, NoLeaderError, NotLeade
 export { TimerSettingsError, TIMER_PRESETS, DEFAULT_TIMERS, type TimerSettings } from '../core/timers.js';
 export { FileHardStateStore, MemoryHardStateStore, type HardStateStore } from '../runtime/hard-state-store.js';
 export { StaticDiscovery } from '../../discovery/static.js';
+export { MdnsDiscovery } from '../../discovery/mdns.js';
 export type { Discovery, PeerAdvert } from '../../discovery/discovery.js';
 export { encodeObject, decodeObject } from './objects.js';
