@@ -201,7 +201,7 @@ export class GroupMember {
   // ---------------------------------------------------------------- inputs
 
   start(now: Instant): void {
-    if (this.started) return;
+    if (this.started || this.left) return;
     this.started = true;
     this.table.heard(this.id, this.incarnation, now.mono);
     this.table.setEndpoint(this.id, this.endpoint);
@@ -229,6 +229,14 @@ export class GroupMember {
     if (env.version !== PROTOCOL_VERSION || env.group !== this.group) return void this.counters.misrouted++;
     if (env.from === this.id) return; // our own broadcast looped back by the bus
     if (env.to !== '' && env.to !== this.id) return void this.counters.misrouted++;
+    if (env.body.type === 'timeoutNow') {
+      // The hand-over travels on another socket than the leader's goodbye and may arrive after it,
+      // when the sender is already a tombstone: judge it by who sent it, not by membership.
+      if ((env.from === this.leaderId || env.from === this.formerLeader) && env.term === this.currentTerm && this.state !== 'leader') {
+        this.startCampaign(now, 'real', true);
+      }
+      return;
+    }
     if (!this.noteSender(env, now)) return;
 
     const body = env.body;
@@ -253,12 +261,6 @@ export class GroupMember {
         return;
       case 'leave':
         return this.memberGone(env.from, 'left', now, env.incarnation);
-      case 'timeoutNow':
-        // The goodbye may overtake the hand-over on another socket: accept it from the leader we just lost.
-        if ((env.from === this.leaderId || env.from === this.formerLeader) && env.term === this.currentTerm && this.state !== 'leader') {
-          this.startCampaign(now, 'real', true);
-        }
-        return;
       case 'data':
         return this.onData(env as Envelope<GroupData>, now);
       case 'pollRequest':
@@ -351,8 +353,10 @@ export class GroupMember {
 
   /** Leave gracefully. A leader first hands the group over. Emits a 'left' event when done. */
   leave(now: Instant): void {
-    if (this.left || !this.started) {
+    if (this.left) return;
+    if (!this.started) {
       this.left = true;
+      this.emit({ type: 'left' });
       return;
     }
     const ls = this.leaderState;
@@ -421,7 +425,7 @@ export class GroupMember {
   private isTermBearing(body: Body): boolean {
     // Terms matter only to election traffic; data, polls and membership are term-independent.
     // A granted pre-vote reply carries the voter's (not higher) term, so every vote reply qualifies.
-    return body.type === 'leaderHeartbeat' || body.type === 'heartbeatAck' || body.type === 'timeoutNow' || body.type === 'voteReply';
+    return body.type === 'leaderHeartbeat' || body.type === 'heartbeatAck' || body.type === 'voteReply';
   }
 
   private randomElectionTimeout(): number {

@@ -207,7 +207,8 @@ export class Agent {
     this.hosted.set(key, entry);
     this.transport.subscribe(name);
     this.log.info({ group: name, member: core.id, minSize, timers }, 'joined group');
-    driver.start();
+    // Start on the next turn, so the caller can attach listeners and see its own memberJoined.
+    setImmediate(() => driver.start());
     return entry.group;
   }
 
@@ -321,9 +322,9 @@ export class Agent {
       h.onLeft?.();
       return;
     }
-    this.events.add({ at: this.clock.now().wall, group, member: driver.core.id, ...describe(event) });
+    this.events.add({ at: this.clock.now().wall, group, ...describe(event), member: driver.core.id });
     if (event.type === 'leaderElected' || event.type === 'leaderExited' || event.type === 'memberJoined' || event.type === 'memberLeft') {
-      this.log.info({ group, member: driver.core.id, ...event }, event.type);
+      this.log.info({ group, self: driver.core.id, ...event }, event.type);
     }
     if (event.type === 'actionScheduled') {
       const topic = event.topic;
@@ -379,8 +380,9 @@ function describe(event: AppEvent): { type: string; [k: string]: unknown } {
   const { type, ...rest } = event as AppEvent & Record<string, unknown>;
   const out: { type: string; [k: string]: unknown } = { type };
   for (const [k, v] of Object.entries(rest)) {
-    if (v instanceof Uint8Array) out[k] = preview(v);
-    else out[k] = v;
+    // `member` names the observing member in the log; the member an event is about becomes `subject`.
+    const key = k === 'member' ? 'subject' : k;
+    out[key] = v instanceof Uint8Array ? preview(v) : v;
   }
   return out;
 }

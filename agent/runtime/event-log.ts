@@ -7,6 +7,7 @@ export interface LoggedEvent {
   /** Wall-clock epoch ms when it happened on this agent. */
   at: number;
   group: string;
+  /** The member of this agent that saw it (the member an event is about is `subject`). */
   member: string;
   type: string;
   [field: string]: unknown;

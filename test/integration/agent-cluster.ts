@@ -1,0 +1,519 @@
+/**
+ * A cluster of real `cohort agent` processes on loopback, for the agents-*
+ * integration tests: each agent is `node --import tsx agent/cli.ts agent ...`
+ * with static peers (every bus of the cluster), its own bus and HTTP ports, and
+ * the per-agent options of {@link AgentSpec}. The tests drive and observe the
+ * agents only through their HTTP face (GET /status, GET /events, POST /groups/...).
+ *
+ * Every process the cluster starts is tracked by PID and killed with SIGKILL by
+ * {@link AgentCluster.close} (registered with t.teardown by {@link startCluster}),
+ * on process exit, and on SIGINT/SIGTERM/SIGHUP of the test process, so a failing
+ * or timed-out test never leaves agents behind. Nothing is ever killed by name.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AgentStatus, GroupStatus } from '../../agent/runtime/agent.js';
+import type { LoggedEvent } from '../../agent/runtime/event-log.js';
+
+export type { AgentStatus, GroupStatus, LoggedEvent };
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = join(REPO_ROOT, 'agent/cli.ts');
+export const FIXTURES = join(REPO_ROOT, 'test/fixtures');
+const HOST = '127.0.0.1';
+
+export interface AgentSpec {
+  /** Node name (default `n<i+1>`). */
+  node?: string;
+  /** `--group` values (repeatable). Default `['G.a']`. With components, the components join them. */
+  groups?: string[];
+  /** `--min-size` (default 2). */
+  minSize?: number;
+  /** `--timers` preset or spec (default `lan`). */
+  timers?: string;
+  /** `--auto-vote` (default: none, i.e. the agent's own default, abstain). */
+  autoVote?: 'yes' | 'no' | 'abstain';
+  /** `--component` module paths (absolute, or relative to the repo root). */
+  components?: string[];
+  /** `--state-dir`: a path, or true for a fresh temporary directory (kept across restarts). */
+  stateDir?: string | true;
+  /** A config object written to a temporary JSON (= YAML) file and passed with `--config`; flags override it. */
+  config?: Record<string, unknown>;
+  /** More command-line arguments, appended last. */
+  extraArgs?: string[];
+  /** More environment variables for the process. */
+  env?: Record<string, string>;
+  /** `--log-level` (default warn). */
+  logLevel?: string;
+  /** Do not start this agent with the cluster; start it later with {@link AgentCluster.start}. */
+  deferStart?: boolean;
+}
+
+export interface ClusterOptions {
+  /** Defaults applied to every agent (each spec overrides). */
+  defaults?: AgentSpec;
+  /** Bus endpoints (`host:port`) added to every agent's --peers, e.g. a raw test publisher. */
+  extraPeers?: string[];
+  /** How long to wait for an agent's HTTP server (default 20 s: tsx startup on a loaded 2-core box). */
+  readyTimeoutMs?: number;
+}
+
+export interface AgentProcess {
+  index: number;
+  node: string;
+  busPort: number;
+  directPort: number;
+  httpPort: number;
+  url: string;
+  spec: AgentSpec;
+  args: string[];
+  proc: ChildProcess | null;
+  alive: boolean;
+  /** How many times it was started. */
+  starts: number;
+  /** The last lines of its stdout/stderr (pino JSON), for failure messages. */
+  output: string[];
+}
+
+export interface HttpReply<T = unknown> {
+  status: number;
+  body: T;
+}
+
+export interface CommonLeader {
+  leader: string;
+  term: number;
+  /** ms from the call until agreement was seen. */
+  ms: number;
+  statuses: AgentStatus[];
+}
+
+export interface LeaderQuery {
+  /** Agents to look at (default: every live agent). */
+  among?: number[];
+  /** Leaders (member ids) that do not count, e.g. the one just killed. */
+  exclude?: string[];
+  /** Require every looked-at agent to list this many members (default: no check). */
+  members?: number;
+  /** Require a term strictly greater than this. */
+  termAbove?: number;
+  timeoutMs?: number;
+}
+
+// ------------------------------------------------------------ process bookkeeping
+
+/** Every child started by any cluster in this process, by PID: killed if the test process goes away. */
+const liveChildren = new Set<ChildProcess>();
+
+function killAllChildren(): void {
+  for (const c of liveChildren) {
+    try {
+      if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) process.kill(c.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  liveChildren.clear();
+}
+
+let guardsInstalled = false;
+function installGuards(): void {
+  if (guardsInstalled) return;
+  guardsInstalled = true;
+  process.once('exit', killAllChildren);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = () => {
+      killAllChildren();
+      process.removeListener(sig, onSignal);
+      // Let the signal do what it would have done without us (other handlers, or the default exit).
+      process.kill(process.pid, sig);
+    };
+    process.on(sig, onSignal);
+  }
+}
+
+// ------------------------------------------------------------ small utilities
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once('error', () => res(false));
+    s.listen(port, HOST, () => s.close(() => res(true)));
+  });
+}
+
+/** The kernel's ephemeral port range (ports it hands out for `listen(0)` and outgoing connections). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo && hi) return [lo, hi];
+  } catch {
+    // not Linux: assume the IANA range
+  }
+  return [49152, 65535];
+}
+
+const handedOut = new Set<number>();
+
+/**
+ * A free loopback TCP port. Picked at random BELOW the kernel's ephemeral range and
+ * checked by binding it: the kernel never gives such a port to another socket's
+ * `bind(0)` or outgoing connection (the agents' own ZeroMQ links included), so it
+ * stays free until the agent binds it, and again when the agent is restarted on it.
+ * Falls back to an ephemeral port (bind 0) when there is no room below the range.
+ */
+export async function freePort(): Promise<number> {
+  const [lo] = ephemeralRange();
+  const min = 10_000;
+  if (lo - min >= 2000) {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const port = min + Math.floor(Math.random() * (lo - min));
+      if (handedOut.has(port)) continue;
+      if (await canBind(port)) {
+        handedOut.add(port);
+        return port;
+      }
+    }
+  }
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, HOST, () => {
+      const addr = s.address();
+      s.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('no port'))));
+    });
+  });
+}
+
+/** `count` distinct free ports. */
+export async function freePorts(count: number): Promise<number[]> {
+  const out = new Set<number>();
+  while (out.size < count) out.add(await freePort());
+  return [...out];
+}
+
+/** Polls `probe` until it returns something other than undefined/null/false; throws (saying `what`) on timeout. */
+export async function waitFor<T>(probe: () => T | Promise<T>, timeoutMs: number, what = 'condition', intervalMs = 40): Promise<Exclude<T, undefined | null | false>> {
+  const start = performance.now();
+  let lastError: unknown = null;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== null && v !== false) return v as Exclude<T, undefined | null | false>;
+    } catch (err) {
+      lastError = err;
+    }
+    if (performance.now() - start > timeoutMs) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+export function groupOf(status: AgentStatus, group: string, component = 'agent'): GroupStatus | undefined {
+  return status.groups.find((g) => g.group === group && g.component === component) ?? (component === 'agent' ? undefined : status.groups.find((g) => g.group === group));
+}
+
+// ------------------------------------------------------------ the cluster
+
+export class AgentCluster {
+  readonly agents: AgentProcess[] = [];
+  private readonly tmpDirs: string[] = [];
+  private closed = false;
+
+  private constructor(private readonly opts: ClusterOptions) {}
+
+  /** Allocate ports for every agent and start those not deferred. */
+  static async create(specs: AgentSpec[], opts: ClusterOptions = {}): Promise<AgentCluster> {
+    installGuards();
+    const c = new AgentCluster(opts);
+    const ports = await freePorts(specs.length * 3);
+    const peers = [...specs.map((_, i) => `${HOST}:${ports[3 * i]}`), ...(opts.extraPeers ?? [])].join(',');
+    specs.forEach((s, i) => {
+      const spec: AgentSpec = { ...opts.defaults, ...s, env: { ...opts.defaults?.env, ...s.env } };
+      const node = spec.node ?? `n${i + 1}`;
+      const [busPort, directPort, httpPort] = [ports[3 * i]!, ports[3 * i + 1]!, ports[3 * i + 2]!];
+      c.agents.push({ index: i, node, busPort, directPort, httpPort, url: `http://${HOST}:${httpPort}`, spec, args: c.argsFor(spec, node, busPort, directPort, httpPort, peers), proc: null, alive: false, starts: 0, output: [] });
+    });
+    try {
+      await Promise.all(c.agents.filter((a) => !a.spec.deferStart).map((a) => c.start(a.index)));
+    } catch (err) {
+      await c.close();
+      throw err;
+    }
+    return c;
+  }
+
+  private tmp(prefix: string): string {
+    const d = mkdtempSync(join(tmpdir(), `cohort-${prefix}-`));
+    this.tmpDirs.push(d);
+    return d;
+  }
+
+  private argsFor(spec: AgentSpec, node: string, busPort: number, directPort: number, httpPort: number, peers: string): string[] {
+    const args = ['--import', 'tsx', CLI, 'agent', '--node', node, '--listen', HOST, '--bus-port', String(busPort), '--direct-port', String(directPort), '--peers', peers, '--http', `${HOST}:${httpPort}`];
+    if (spec.config) {
+      const file = join(this.tmp('config'), `${node}.yaml`);
+      writeFileSync(file, JSON.stringify(spec.config, null, 2));
+      args.push('--config', file);
+    }
+    for (const g of spec.groups ?? ['G.a']) args.push('--group', g);
+    args.push('--min-size', String(spec.minSize ?? 2));
+    args.push('--timers', spec.timers ?? 'lan');
+    if (spec.autoVote) args.push('--auto-vote', spec.autoVote);
+    for (const c of spec.components ?? []) args.push('--component', resolve(REPO_ROOT, c));
+    if (spec.stateDir) args.push('--state-dir', spec.stateDir === true ? this.tmp(`state-${node}`) : spec.stateDir);
+    args.push('--log-level', spec.logLevel ?? 'warn');
+    args.push(...(spec.extraArgs ?? []));
+    return args;
+  }
+
+  agent(i: number): AgentProcess {
+    const a = this.agents[i];
+    if (!a) throw new Error(`no agent #${i}`);
+    return a;
+  }
+
+  /** `<node>/<component>` of agent i. */
+  memberId(i: number, component = 'agent'): string {
+    return `${this.agent(i).node}/${component}`;
+  }
+
+  /** Index of the agent whose node hosts `memberId`. */
+  indexOf(memberId: string): number {
+    const node = memberId.split('/')[0];
+    const i = this.agents.findIndex((a) => a.node === node);
+    if (i < 0) throw new Error(`no agent hosts ${memberId}`);
+    return i;
+  }
+
+  live(): number[] {
+    return this.agents.filter((a) => a.alive).map((a) => a.index);
+  }
+
+  /** Start (or start again) agent i with its original arguments (same node name and ports); resolves when its HTTP server answers. */
+  async start(i: number): Promise<void> {
+    if (this.closed) throw new Error('cluster closed');
+    const a = this.agent(i);
+    if (a.alive) throw new Error(`agent ${a.node} is already running`);
+    const proc = spawn(process.execPath, a.args, {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_PRETTY_LOGS: '1', ...a.spec.env },
+    });
+    liveChildren.add(proc);
+    a.proc = proc;
+    a.alive = true;
+    a.starts++;
+    const keep = (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) a.output.push(line);
+      if (a.output.length > 200) a.output.splice(0, a.output.length - 200);
+    };
+    proc.stdout?.on('data', keep);
+    proc.stderr?.on('data', keep);
+    let exited: string | null = null;
+    proc.once('exit', (code, signal) => {
+      liveChildren.delete(proc);
+      if (a.proc === proc) a.alive = false;
+      exited = `exit code ${code}, signal ${signal}`;
+    });
+    const timeout = this.opts.readyTimeoutMs ?? 20_000;
+    const start = performance.now();
+    for (;;) {
+      if (exited) throw new Error(`agent ${a.node} exited while starting (${exited}):\n${a.output.slice(-20).join('\n')}`);
+      try {
+        const res = await fetch(`${a.url}/status`, { signal: AbortSignal.timeout(1000) });
+        if (res.ok) {
+          await res.arrayBuffer();
+          return;
+        }
+      } catch {
+        // not listening yet
+      }
+      if (performance.now() - start > timeout) throw new Error(`agent ${a.node} did not serve /status within ${timeout} ms:\n${a.output.slice(-20).join('\n')}`);
+      await sleep(50);
+    }
+  }
+
+  /**
+   * Send a signal to agent i by its PID and wait for it to exit (SIGKILL = crash,
+   * SIGTERM = graceful stop: it leaves its groups, a leader hands over).
+   */
+  async kill(i: number, signal: NodeJS.Signals = 'SIGKILL', timeoutMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const a = this.agent(i);
+    const proc = a.proc;
+    if (!proc || !a.alive || proc.exitCode !== null || proc.signalCode !== null) throw new Error(`agent ${a.node} is not running`);
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => proc.once('exit', (code, sig) => res({ code, signal: sig })));
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+    try {
+      return await exited;
+    } finally {
+      clearTimeout(timer);
+      a.alive = false;
+    }
+  }
+
+  /** Send any signal to agent i by its PID without waiting (e.g. SIGSTOP / SIGCONT to freeze and resume it). */
+  signal(i: number, signal: NodeJS.Signals): void {
+    const a = this.agent(i);
+    if (!a.proc || !a.alive) throw new Error(`agent ${a.node} is not running`);
+    a.proc.kill(signal);
+  }
+
+  /** Kill agent i if running (SIGKILL unless told), then start it again: same node name, same bus and HTTP ports. */
+  async restart(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.agent(i).alive) await this.kill(i, signal);
+    await this.start(i);
+  }
+
+  // -------------------------------------------------------------- HTTP
+
+  async get<T>(i: number, path: string): Promise<T> {
+    const res = await fetch(`${this.agent(i).url}${path}`, { signal: AbortSignal.timeout(3000) });
+    if (!res.ok) throw new Error(`GET ${path} on ${this.agent(i).node}: HTTP ${res.status}`);
+    return (await res.json()) as T;
+  }
+
+  status(i: number): Promise<AgentStatus> {
+    return this.get<AgentStatus>(i, '/status');
+  }
+
+  /** Events logged by agent i with seq > after (oldest first). */
+  events(i: number, after = 0): Promise<LoggedEvent[]> {
+    return this.get<LoggedEvent[]>(i, `/events?after=${after}`);
+  }
+
+  /** Highest event seq agent i has logged so far (use as `after` to see only what comes next). */
+  async lastSeq(i: number): Promise<number> {
+    const evs = await this.events(i);
+    return evs.length ? evs[evs.length - 1]!.seq : 0;
+  }
+
+  /** POST a JSON body; never throws for an HTTP error status (tests check it). */
+  async post<T = Record<string, unknown>>(i: number, path: string, body: unknown = {}): Promise<HttpReply<T>> {
+    const res = await fetch(`${this.agent(i).url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(5000),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, body: parsed as T };
+  }
+
+  /** POST that must succeed (2xx); returns the body. */
+  async postOk<T = Record<string, unknown>>(i: number, path: string, body: unknown = {}): Promise<T> {
+    const r = await this.post<T>(i, path, body);
+    if (r.status < 200 || r.status > 299) throw new Error(`POST ${path} on ${this.agent(i).node}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  }
+
+  // -------------------------------------------------------------- waiting
+
+  waitFor<T>(probe: () => T | Promise<T>, timeoutMs: number, what?: string): Promise<Exclude<T, undefined | null | false>> {
+    return waitFor(probe, timeoutMs, what);
+  }
+
+  /** Statuses of the given agents (default: all live); throws if one does not answer. */
+  async statuses(among: number[] = this.live()): Promise<AgentStatus[]> {
+    return Promise.all(among.map((i) => this.status(i)));
+  }
+
+  /**
+   * Wait until every looked-at agent reports the same leader for `group` (for its
+   * member of `component`), a leader not in `exclude`. Returns the leader, its term and the time taken.
+   */
+  async waitForCommonLeader(group: string, q: LeaderQuery = {}, component = 'agent'): Promise<CommonLeader> {
+    const start = performance.now();
+    let last = '';
+    try {
+      return await waitFor(
+        async () => {
+          const among = q.among ?? this.live();
+          const statuses = await this.statuses(among);
+          const gs = statuses.map((s) => groupOf(s, group, component));
+          last = JSON.stringify(gs.map((g, k) => ({ node: statuses[k]!.node, role: g?.role, leader: g?.leader, term: g?.term, members: g?.members })));
+          const leader = gs[0]?.leader;
+          if (!leader || q.exclude?.includes(leader)) return null;
+          if (!gs.every((g) => g && g.leader === leader && g.term === gs[0]!.term)) return null;
+          if (q.members !== undefined && !gs.every((g) => g!.members.length === q.members)) return null;
+          if (q.termAbove !== undefined && gs[0]!.term <= q.termAbove) return null;
+          return { leader, term: gs[0]!.term, ms: Math.round(performance.now() - start), statuses };
+        },
+        q.timeoutMs ?? 15_000,
+        `a common leader of ${group}`,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; last seen: ${last}`);
+    }
+  }
+
+  /**
+   * Wait until agent i has logged an event matching `pred` (after seq `after`); returns it.
+   */
+  async waitForEvent(i: number, pred: (e: LoggedEvent) => boolean, timeoutMs: number, after = 0, what = 'an event'): Promise<LoggedEvent> {
+    return waitFor(async () => (await this.events(i, after)).find(pred), timeoutMs, `${what} on ${this.agent(i).node}`);
+  }
+
+  /** Log lines of agent i (pino JSON) at level error (50) or above, from its last 200 lines. */
+  loggedErrors(i: number): string[] {
+    return this.agent(i).output.filter((line) => {
+      try {
+        return (JSON.parse(line) as { level?: number }).level! >= 50;
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** The tail of agent i's log output (for diagnostics). */
+  output(i: number, lines = 30): string {
+    return this.agent(i).output.slice(-lines).join('\n');
+  }
+
+  /** SIGKILL every process this cluster started (by PID) and wait for them; remove temp dirs. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(
+      this.agents.map(async (a) => {
+        const p = a.proc;
+        if (!p || p.exitCode !== null || p.signalCode !== null) return;
+        const exited = new Promise<void>((res) => p.once('exit', () => res()));
+        try {
+          p.kill('SIGKILL');
+        } catch {
+          // gone
+        }
+        await Promise.race([exited, sleep(5000)]);
+        a.alive = false;
+      }),
+    );
+    for (const d of this.tmpDirs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+/** What startCluster needs from a tap test. */
+export interface TeardownHost {
+  teardown(fn: () => unknown): void;
+}
+
+/** Create a cluster whose processes are killed when the test `t` ends, pass or fail. */
+export async function startCluster(t: TeardownHost, specs: AgentSpec[] | number, opts: ClusterOptions = {}): Promise<AgentCluster> {
+  const list = typeof specs === 'number' ? Array.from({ length: specs }, () => ({})) : specs;
+  const c = await AgentCluster.create(list, opts);
+  t.teardown(() => c.close());
+  return c;
+}
