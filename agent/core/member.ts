@@ -580,6 +580,8 @@ export class GroupMember {
     }
     if (ls) for (const poll of ls.polls.values()) this.finishPoll(poll, 'timeout', `the leader stepped down: ${why}`, now);
     this.resetElectionTimer(now.mono);
+    // A leader that was leaving still leaves, as a follower now.
+    if (ls?.leavingDeadline != null && !this.left) this.finishLeaving(now);
   }
 
   private setLeader(leader: MemberId): void {
@@ -785,6 +787,8 @@ export class GroupMember {
 
   private countVote(vote: MemberVote, voter: MemberId, now: Instant): void {
     const poll = this.leaderState?.polls.get(vote.ballotId);
+    // A vote handled after the deadline (a stalled process, a late timer) is too late to count.
+    if (poll && now.mono >= poll.deadline) return this.finishPoll(poll, 'timeout', '', now);
     if (!poll || !poll.cast(voter, vote.yes)) {
       this.counters.ignoredVotes++;
       return;

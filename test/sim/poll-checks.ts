@@ -1,0 +1,184 @@
+/**
+ * Poll invariants: a result agrees with the votes actually cast and with the
+ * rule of its kind, comes from the leader that opened the ballot and, when
+ * decided, before its deadline; members never deliver conflicting decisions,
+ * each delivers one result per ballot it saw or requested, by the deadline +
+ * grace; an action is scheduled once, only after 'yes', at the ballot's instant.
+ */
+import type { AppEvent } from '../../agent/core/events.js';
+import type { Ballot, Envelope, MemberId, PollKind, PollOutcome, PollResult } from '../../agent/core/messages.js';
+import type { CheckerHooks, Fail } from './checker.js';
+import type { Instance } from './simulator.js';
+
+/** Independent oracle for a poll's outcome from its tally; null = undecided (timeout at the deadline). */
+export function expectedOutcome(kind: PollKind, voters: number, yes: number, no: number): PollOutcome | null {
+  const majority = Math.floor(voters / 2) + 1;
+  if (kind === 'consensus') return no >= 1 ? 'no' : yes === voters ? 'yes' : null;
+  return yes >= majority ? 'yes' : no > voters - majority ? 'no' : null;
+}
+
+interface BallotInfo {
+  leader: MemberId;
+  openedAt: number;
+  ballot: Ballot;
+}
+
+/** What one member instance was shown and delivered. */
+interface PollView {
+  shown: Set<string>;
+  results: Map<string, PollOutcome>;
+  actions: Set<string>;
+}
+
+export class PollChecks {
+  readonly stats = { polls: 0, results: 0, lateActions: 0 };
+  private readonly ballots = new Map<string, BallotInfo>();
+  private readonly requested = new Map<string, { by: MemberId; when: number }>();
+  private readonly cast = new Map<string, Map<MemberId, { yes: boolean; no: boolean }>>();
+  private readonly results = new Map<string, PollResult[]>();
+  private readonly decided = new Map<string, { outcome: PollOutcome; member: string }>();
+  private readonly views = new Map<string, PollView>();
+
+  constructor(
+    private readonly hooks: CheckerHooks,
+    private readonly fail: Fail,
+  ) {}
+
+  private view(inst: Instance): PollView {
+    let v = this.views.get(inst.key);
+    if (!v) this.views.set(inst.key, (v = { shown: new Set(), results: new Map(), actions: new Set() }));
+    return v;
+  }
+
+  onSend(inst: Instance, env: Envelope): void {
+    const b = env.body;
+    if (b.type === 'ballot') {
+      this.stats.polls++;
+      if (!this.ballots.has(b.ballotId)) this.ballots.set(b.ballotId, { leader: inst.id, openedAt: this.hooks.now(), ballot: b });
+    } else if (b.type === 'memberVote') this.noteVote(b.ballotId, inst.id, b.yes);
+    else if (b.type === 'pollResult') this.onPollResult(inst, b);
+  }
+
+  onEvent(inst: Instance, e: AppEvent): void {
+    const who = inst.id;
+    const view = this.view(inst);
+    switch (e.type) {
+      case 'voteRequest':
+        if (view.shown.has(e.ballotId)) this.fail('poll-events', `${who} was shown ballot ${e.ballotId} twice`);
+        if (view.results.has(e.ballotId)) this.fail('poll-events', `${who} was shown ballot ${e.ballotId} after its result`);
+        view.shown.add(e.ballotId);
+        this.owe(inst, e.ballotId, this.ballots.get(e.ballotId)?.ballot.timeoutMs, 'saw');
+        return;
+      case 'voteResult':
+        this.onVoteResult(inst, view, e);
+        return;
+      case 'actionScheduled': {
+        if (view.results.get(e.ballotId) !== 'yes') this.fail('action-after-yes', `${who} scheduled action ${e.ballotId} without a 'yes' result`);
+        if (view.actions.has(e.ballotId)) this.fail('action-once', `${who} scheduled action ${e.ballotId} twice`);
+        view.actions.add(e.ballotId);
+        const when = this.ballots.get(e.ballotId)?.ballot.when ?? this.requested.get(e.ballotId)?.when;
+        if (when !== undefined && when !== e.when) this.fail('action-when', `${who} scheduled ${e.ballotId} at ${e.when}, the ballot said ${when}`);
+        if (this.hooks.now() + inst.wallOffset + inst.wallBase > e.when) this.stats.lateActions++;
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private onPollResult(inst: Instance, r: PollResult): void {
+    const list = this.results.get(r.ballotId) ?? [];
+    this.results.set(r.ballotId, list);
+    list.push(r);
+    const where = `poll ${r.ballotId} (${r.kind}) result ${r.outcome} tally ${r.tally.yes}y/${r.tally.no}n/${r.tally.voters} from ${inst.id}`;
+    if (r.reason !== '' && r.outcome !== 'timeout') this.fail('poll-outcome', `${where}: a poll ended for a reason ("${r.reason}") must be 'timeout'`);
+    const info = this.ballots.get(r.ballotId);
+    if (info) {
+      const voters = info.ballot.voters;
+      if (info.leader !== inst.id) this.fail('poll-result-from-its-leader', `${where}: the ballot was opened by ${info.leader}`);
+      if (r.tally.voters !== voters.length) this.fail('poll-tally', `${where}: the ballot had ${voters.length} voters`);
+      const votes = this.cast.get(r.ballotId);
+      let yes = 0;
+      let no = 0;
+      for (const v of voters) {
+        const c = votes?.get(v);
+        if (c?.yes) yes++;
+        if (c?.no) no++;
+      }
+      if (r.tally.yes > yes || r.tally.no > no) this.fail('poll-tally', `${where}: only ${yes} voters said yes and ${no} said no`);
+      if (r.outcome !== 'timeout' && this.hooks.now() - info.openedAt > info.ballot.timeoutMs) {
+        this.fail('poll-deadline', `${where}: decided ${this.hooks.now() - info.openedAt} ms after opening, past its ${info.ballot.timeoutMs} ms timeout`);
+      }
+    }
+    if (r.tally.yes + r.tally.no > r.tally.voters) this.fail('poll-tally', `${where}: more votes than voters`);
+    if (r.reason === '') {
+      const expected = expectedOutcome(r.kind, r.tally.voters, r.tally.yes, r.tally.no) ?? 'timeout';
+      if (expected !== r.outcome) this.fail('poll-outcome', `${where}: the ${r.kind} rule gives ${expected}`);
+    }
+  }
+
+  private noteVote(ballotId: string, member: MemberId, yes: boolean): void {
+    let m = this.cast.get(ballotId);
+    if (!m) this.cast.set(ballotId, (m = new Map()));
+    const c = m.get(member) ?? { yes: false, no: false };
+    if (yes) c.yes = true;
+    else c.no = true;
+    m.set(member, c);
+  }
+
+  private onVoteResult(inst: Instance, view: PollView, e: Extract<AppEvent, { type: 'voteResult' }>): void {
+    const who = inst.id;
+    this.stats.results++;
+    if (view.results.has(e.ballotId)) this.fail('one-result-per-ballot', `${who} got a second result for ${e.ballotId} (${view.results.get(e.ballotId)} then ${e.outcome})`);
+    view.results.set(e.ballotId, e.outcome);
+    if (e.outcome === 'timeout') return;
+    const sent = this.results.get(e.ballotId) ?? [];
+    if (!sent.some((r) => r.outcome === e.outcome && r.tally.yes === e.tally.yes && r.tally.no === e.tally.no && r.tally.voters === e.tally.voters)) {
+      this.fail('result-matches-leader', `${who} delivered ${e.outcome} (${e.tally.yes}y/${e.tally.no}n/${e.tally.voters}) for ${e.ballotId}, which no leader announced`);
+    }
+    const d = this.decided.get(e.ballotId);
+    if (d && d.outcome !== e.outcome) this.fail('poll-agreement', `${who} got ${e.outcome} for ${e.ballotId} but ${d.member} got ${d.outcome}`);
+    else if (!d) this.decided.set(e.ballotId, { outcome: e.outcome, member: who });
+  }
+
+  /** The instance must deliver a result for `ballotId` by `timeoutMs` + grace from now, if it stays up. */
+  private owe(inst: Instance, ballotId: string, timeoutMs: number | undefined, how: 'saw' | 'requested'): void {
+    if (timeoutMs === undefined) return;
+    // The grace is one heartbeat: the leader's result is broadcast at its deadline and needs one
+    // network delay to arrive; a member that hears nothing times out locally at that point.
+    const since = this.hooks.now();
+    const due = since + timeoutMs + this.hooks.timers.heartbeat + this.hooks.slack;
+    // A member stalled meanwhile catches up on its timers when it wakes: judge it then.
+    const check = (pausedBefore: number): void => {
+      if (!inst.up) return;
+      if (inst.pausedUntil > pausedBefore) {
+        const woke = inst.pausedUntil;
+        return void this.hooks.at(Math.max(due, woke) + 1 + this.hooks.slack, () => check(woke));
+      }
+      const view = this.views.get(inst.key);
+      if (view && !view.results.has(ballotId)) {
+        this.fail(how === 'saw' ? 'result-by-deadline' : 'requester-result-by-deadline', `${inst.id} ${how} ${ballotId} at ${since} ms (timeout ${timeoutMs} ms) but has no result by then + timeout + grace (${this.hooks.timers.heartbeat} ms)`);
+      }
+    };
+    this.hooks.at(due + 1, () => check(since));
+  }
+
+  pollRequested(inst: Instance, ballotId: string, timeoutMs: number, when: number): void {
+    this.requested.set(ballotId, { by: inst.id, when });
+    this.owe(inst, ballotId, timeoutMs, 'requested');
+  }
+
+  voteCast(inst: Instance, ballotId: string, yes: boolean): void {
+    this.noteVote(ballotId, inst.id, yes);
+  }
+
+  /** The result an instance delivered for a ballot, if any. */
+  resultOf(key: string, ballotId: string): PollOutcome | undefined {
+    return this.views.get(key)?.results.get(ballotId);
+  }
+
+  /** Whether an instance was shown a ballot (a voteRequest event). */
+  wasShown(key: string, ballotId: string): boolean {
+    return this.views.get(key)?.shown.has(ballotId) ?? false;
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * Runs one seeded {@link Plan} in the {@link Simulator}: resolves each planned
+ * operation against the run's state when it happens ("crash the leader",
+ * "restart a crashed member"), plays the simulated applications (random
+ * votes), and at the stable phase checks liveness, including one poll that
+ * must pass.
+ */
+import type { AppEvent } from '../../agent/core/events.js';
+import type { MemberId, VoterConfig } from '../../agent/core/messages.js';
+import { quorum, type Violation } from './checker.js';
+import type { LivenessStats } from './liveness.js';
+import { Rng } from './random.js';
+import { describePlan, generate, probeTimeoutMs, type Plan, type PlanOp } from './schedule.js';
+import { Simulator, type Instance, type MemberFactory } from './simulator.js';
+import { Trace } from './trace.js';
+
+export interface RunOptions {
+  /** Round-trip envelopes through proto/codec (default true). */
+  codec?: boolean;
+  factory?: MemberFactory;
+  /** Print every trace record as it happens. */
+  echo?: (line: string) => void;
+  traceSize?: number;
+  /** Checker rules to count but not report (to look past a known bug). */
+  ignore?: readonly string[];
+}
+
+export interface RunResult {
+  seed: number;
+  plan: Plan;
+  violations: Violation[];
+  /** Violations of ignored rules, by rule. */
+  ignored: Record<string, number>;
+  /** The last trace records, when the run failed. */
+  trace: string;
+  liveness: LivenessStats | null;
+  /** Why the stable phase could not expect a leader (more than a minority of the voters left), or null. */
+  livenessSkipped: string | null;
+  stats: { deliveries: number; dropped: number; steps: number; leaders: number; polls: number; results: number; lateActions: number; virtualMs: number };
+}
+
+type VoteRequestEvent = Extract<AppEvent, { type: 'voteRequest' }>;
+
+/** A member's application: usually votes, sometimes abstains, now and then votes twice or votes as a non-voter. */
+function randomVote(ev: VoteRequestEvent, rng: Rng) {
+  if (!ev.canVote && !rng.chance(0.3)) return null;
+  if (rng.chance(0.2)) return null;
+  const delay = rng.chance(0.7) ? rng.int(0, 200) : rng.int(0, 3000);
+  const yes = rng.chance(0.65);
+  return rng.chance(0.05) ? { delay, yes, again: { delay: rng.int(0, 300), yes: rng.chance(0.5) } } : { delay, yes };
+}
+
+export function runSeed(seed: number, opts: RunOptions = {}): RunResult {
+  return runPlan(generate(seed), opts);
+}
+
+export function runPlan(plan: Plan, opts: RunOptions = {}): RunResult {
+  const trace = new Trace(opts.traceSize ?? 200, opts.echo ?? null);
+  const dMax = plan.network.delayMax;
+  let probing = false;
+  const sim = new Simulator({
+    seed: plan.seed,
+    minSize: plan.minSize,
+    timers: plan.timers,
+    network: plan.network,
+    skewMs: plan.skewMs,
+    timerJitterMs: plan.timerJitterMs,
+    ...(opts.codec !== undefined ? { codec: opts.codec } : {}),
+    ...(opts.factory ? { factory: opts.factory } : {}),
+    ...(opts.ignore ? { ignore: opts.ignore } : {}),
+    trace,
+    votePolicy: (_inst, ev, rng) => (probing ? { delay: rng.int(0, 2 * dMax), yes: true } : randomVote(ev, rng)),
+  });
+  trace.note(0, 'plan', describePlan(plan));
+  const rng = new Rng(plan.seed).fork('exec');
+  let stable = false;
+  let livenessSkipped: string | null = null;
+
+  const all = (): Instance[] => sim.ids().map((id) => sim.instance(id) as Instance);
+  const pickUp = (): Instance | undefined => {
+    const up = sim.up();
+    return up.length ? rng.pick(up) : undefined;
+  };
+  const leader = (): Instance | undefined => sim.up().find((i) => i.member.role() === 'leader');
+  const payload = () => new Uint8Array([rng.int(0, 255)]);
+
+  const apply = (op: PlanOp): void => {
+    const fault = op.op !== 'start' && op.op !== 'send' && op.op !== 'toLeader' && op.op !== 'toMember' && op.op !== 'poll' && op.op !== 'probePoll';
+    if (stable && fault && op.op !== 'stable') return;
+    switch (op.op) {
+      case 'start':
+        if (!sim.instance(op.id)?.up) sim.start(op.id);
+        return;
+      case 'crash': {
+        const target = op.who === 'leader' ? leader() : pickUp();
+        if (target) sim.crash(target.id);
+        return;
+      }
+      case 'restart': {
+        const crashed = all().filter((i) => i.crashed && !i.up);
+        if (crashed.length) sim.start(rng.pick(crashed).id);
+        return;
+      }
+      case 'leave': {
+        const target = op.who === 'leader' ? leader() : pickUp();
+        if (!target) return;
+        // Only a leave the group can survive: the best configuration must keep a quorum of the
+        // members that have not left (crashed ones count: they come back), and minSize members.
+        const staying = all().filter((i) => !i.left && i !== target).map((i) => i.id);
+        if (staying.length >= plan.minSize && !missingQuorum(sim.up(), staying, plan.minSize)) sim.leave(target.id);
+        return;
+      }
+      case 'rejoin': {
+        const left = all().filter((i) => i.left);
+        if (left.length) sim.start(rng.pick(left).id);
+        return;
+      }
+      case 'partition': {
+        const ids = rng.shuffle(all().filter((i) => !i.left).map((i) => i.id));
+        if (ids.length < 2) return;
+        const l = leader();
+        if (op.leaderInMinority && l && ids.includes(l.id)) {
+          ids.splice(ids.indexOf(l.id), 1);
+          ids.unshift(l.id);
+        }
+        const groups: MemberId[][] = [];
+        let rest = ids;
+        for (let p = op.parts; p > 1 && rest.length > 1; p--) {
+          const size = rng.int(1, Math.max(1, Math.floor(rest.length / 2)));
+          groups.push(rest.slice(0, size));
+          rest = rest.slice(size);
+        }
+        groups.push(rest);
+        sim.partition(...groups);
+        return;
+      }
+      case 'cut': {
+        const ids = all().map((i) => i.id);
+        if (ids.length < 2) return;
+        const [a, b] = rng.shuffle([...ids]);
+        sim.cutOneWay(a as MemberId, b as MemberId);
+        return;
+      }
+      case 'heal':
+        sim.heal();
+        return;
+      case 'loss':
+        sim.setNetwork({ loss: op.loss });
+        return;
+      case 'delay':
+        sim.setNetwork({ delayMax: op.delayMax });
+        return;
+      case 'pause': {
+        const target = op.who === 'leader' ? leader() : pickUp();
+        if (target) sim.pause(target.id, op.ms);
+        return;
+      }
+      case 'send': {
+        const m = pickUp();
+        if (m) sim.call(m.id, 'send', (g, now) => g.send(payload(), now));
+        return;
+      }
+      case 'toLeader': {
+        const m = pickUp();
+        if (m) sim.call(m.id, 'sendToLeader', (g, now) => g.sendToLeader(payload(), now));
+        return;
+      }
+      case 'toMember': {
+        const m = pickUp();
+        if (!m) return;
+        const to = rng.pick(sim.ids());
+        sim.call(m.id, 'sendToMember', (g, now) => g.sendToMember(payload(), to, now));
+        return;
+      }
+      case 'poll': {
+        const m = pickUp();
+        if (!m) return;
+        const timeout = op.timeoutMs ?? plan.timers.consensusTimeout;
+        const when = op.subject === 'action' ? sim.instantOf(m).wall + timeout + op.whenSlack : undefined;
+        sim.requestPoll(m.id, { kind: op.kind, subject: op.subject, ...(op.timeoutMs !== undefined ? { timeoutMs: op.timeoutMs } : {}), ...(when !== undefined ? { when } : {}) });
+        return;
+      }
+      case 'stable': {
+        stable = true;
+        sim.resumeAll();
+        sim.heal();
+        sim.setNetwork({ loss: 0, delayMax: dMax });
+        for (const i of all()) if (i.crashed && !i.up) sim.start(i.id);
+        livenessSkipped = missingQuorum(sim.up(), sim.up().map((i) => i.id), plan.minSize);
+        if (livenessSkipped) trace.note(sim.now(), 'sim', `liveness not expected: ${livenessSkipped}`);
+        else sim.checker.beginStable(plan.bound);
+        return;
+      }
+      case 'probePoll':
+        probePoll();
+        return;
+    }
+  };
+
+  const probePoll = (): void => {
+    if (livenessSkipped || sim.checker.stableLeader() === null) return;
+    const m = pickUp();
+    if (!m) return;
+    probing = true;
+    const timeoutMs = probeTimeoutMs(plan.timers, dMax);
+    const id = sim.requestPoll(m.id, { kind: 'majority', subject: 'value', timeoutMs });
+    if (typeof id !== 'string') {
+      sim.checker.simulatorFault('poll-liveness', `${m.id} could not request a poll with a stable leader: ${id instanceof Error ? id.message : 'member down'}`);
+      return;
+    }
+    const expected = sim.up();
+    sim.at(sim.now() + timeoutMs + plan.timers.heartbeat + 1, () => {
+      // A member whose copy of the ballot arrived after the result never sees the poll: it is owed nothing.
+      for (const i of expected) {
+        const got = sim.checker.polls.resultOf(i.key, id);
+        const owed = i === m || sim.checker.polls.wasShown(i.key, id);
+        if (i.up && owed && got !== 'yes') sim.checker.simulatorFault('poll-liveness', `${i.id} got ${got ?? 'no result'} for stable-phase poll ${id} that every member voted yes on`);
+      }
+    });
+  };
+
+  for (const { at, op } of plan.ops) sim.at(at, () => apply(op));
+  sim.runUntil(plan.end);
+
+  const c = sim.checker;
+  return {
+    seed: plan.seed,
+    plan,
+    violations: c.violations,
+    ignored: Object.fromEntries(c.ignored),
+    trace: c.violations.length ? trace.dump() : '',
+    liveness: c.livenessStats(),
+    livenessSkipped,
+    stats: { ...sim.stats, ...c.stats, ...c.polls.stats, virtualMs: sim.now() },
+  };
+}
+
+/** Why `live` could not elect a leader under the best voter configuration the `up` members hold, or null if it can. */
+function missingQuorum(up: Instance[], live: MemberId[], minSize: number): string | null {
+  let best: VoterConfig | null = null;
+  for (const i of up) {
+    const c = i.member.config();
+    if (!best || c.term > best.term || (c.term === best.term && c.version > best.version)) best = c;
+  }
+  if (!best || best.version === 0) return live.length >= minSize ? null : `${live.length} live members < minSize ${minSize}`;
+  const present = best.voters.filter((v) => live.includes(v)).length;
+  const need = quorum(best.voters.length, minSize);
+  return present >= need ? null : `only ${present} of voters [${best.voters.join(',')}] are live (quorum ${need})`;
+}
