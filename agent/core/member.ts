@@ -850,10 +850,12 @@ export class GroupMember {
   }
 
   private broadcast(body: Body): void {
+    if (this.left) return; // a member that has left says nothing more
     this.outputs.push({ type: 'send', envelope: this.envelope('', body) });
   }
 
   private sendTo(to: MemberId, body: Body): void {
+    if (this.left) return;
     this.outputs.push({ type: 'send', envelope: this.envelope(to, body) });
   }
 
