@@ -23,9 +23,9 @@ export interface TransportOptions {
   /** This agent's node id. It prefixes the routing id of every DEALER we open, which
    *  shows up in the peer's ROUTER (and in packet captures). */
   identity: string;
-  /** Largest frame accepted or sent, in bytes (default 1 MiB). libzmq enforces it on
-   *  receive by cutting the connection (see sub-link-watchdog.ts), so we also refuse to
-   *  send anything larger: one oversized frame would otherwise sever the link. */
+  /** Largest frame sent or delivered, in bytes (default 1 MiB). Larger outgoing frames are
+   *  refused (dropsSend); larger incoming ones are dropped (dropsMalformed). libzmq's own
+   *  limit is set higher, see {@link wireFrameLimit}. */
   maxMessageBytes?: number;
   /** Messages queued per peer before sends drop (libzmq default 1000). On PUB the drop
    *  is silent and per slow subscriber; on a DEALER it is a counted `dropsSend`. */
@@ -58,6 +58,9 @@ export const TRANSPORT_DEFAULTS = {
   lingerMs: 200,
 } as const;
 
+const INT32_MAX = 2 ** 31 - 1;
+const MAX_HEARTBEAT_TTL_MS = 6_553_500;
+
 const silentLogger: TransportLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 export class TransportError extends Error {
@@ -84,6 +87,22 @@ export function resolveTransportOptions(o: TransportOptions): ResolvedTransportO
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TransportError(`${name} must be 0..65535, got ${port}`);
   }
   if (!(r.maxMessageBytes > 0)) throw new TransportError(`maxMessageBytes must be positive, got ${r.maxMessageBytes}`);
+  const counts = {
+    sendHighWaterMark: r.sendHighWaterMark ?? 0,
+    receiveHighWaterMark: r.receiveHighWaterMark ?? 0,
+    'heartbeat.intervalMs': r.heartbeat.intervalMs,
+    'heartbeat.timeoutMs': r.heartbeat.timeoutMs,
+    lingerMs: r.lingerMs,
+  };
+  // Checked here, not left to libzmq: a zeromq.js socket constructor that throws on a bad
+  // option leaves a half-made socket nobody can close, and it blocks process exit forever.
+  for (const [name, v] of Object.entries(counts)) {
+    if (!Number.isInteger(v) || v < 0 || v > INT32_MAX) throw new TransportError(`${name} must be an integer in 0..${INT32_MAX}, got ${v}`);
+  }
+  if (r.heartbeat.timeoutMs > MAX_HEARTBEAT_TTL_MS) {
+    // It is also the heartbeat TTL, which ZMTP carries in deciseconds in 16 bits.
+    throw new TransportError(`heartbeat.timeoutMs must be at most ${MAX_HEARTBEAT_TTL_MS}, got ${r.heartbeat.timeoutMs}`);
+  }
   if (!(r.directIdleMs > 0)) throw new TransportError(`directIdleMs must be positive, got ${r.directIdleMs}`);
   return r;
 }
@@ -115,11 +134,31 @@ export interface SocketOptionSets {
   receive: { receiveHighWaterMark?: number };
 }
 
+/**
+ * The ZMQ_MAXMSGSIZE we give libzmq: a memory guard against a rogue peer, deliberately
+ * above maxMessageBytes. libzmq enforces it by cutting the connection, and libzmq 4.3.5
+ * never re-dials a link it cut for a protocol error: measured, a SUB that received one
+ * frame over the limit heard nothing more from that PUB, ever (ROUTER/DEALER recover,
+ * because the DEALER side dials and sees an ordinary disconnect). With headroom, a frame
+ * that is merely over our limit (a peer configured with a larger maxMessageBytes) is
+ * dropped and counted by the transport and the link lives on. Only a frame over this
+ * guard, which no Cohort sender produces, still cuts a bus link; the runtime restores it
+ * with disconnectBus + connectBus.
+ *
+ * Detecting the cut through the socket monitor (socket.events) was tried and rejected:
+ * libzmq's I/O thread writes monitor events with a blocking send, so a monitor reader
+ * that falls ~1000 events behind (a peer down for a minute produces ~20 retry events a
+ * second) freezes every socket in the process. Observed under load, confirmed in gdb.
+ */
+export function wireFrameLimit(maxMessageBytes: number): number {
+  return Math.max(4 * maxMessageBytes, maxMessageBytes + 64 * 1024);
+}
+
 export function socketOptionSets(o: ResolvedTransportOptions): SocketOptionSets {
   return {
     common: {
       linger: o.lingerMs,
-      maxMessageSize: o.maxMessageBytes,
+      maxMessageSize: wireFrameLimit(o.maxMessageBytes),
       heartbeatInterval: o.heartbeat.intervalMs,
       heartbeatTimeout: o.heartbeat.timeoutMs,
       // Lets the binding side time the connection out too, when the connecting side

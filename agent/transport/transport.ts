@@ -7,9 +7,8 @@ import {
   type ResolvedTransportOptions,
   type TransportOptions,
 } from './options.js';
-import { SubLinkWatchdog } from './sub-link-watchdog.js';
 
-export { TransportError, TRANSPORT_DEFAULTS, type TransportLogger, type TransportOptions } from './options.js';
+export { TransportError, TRANSPORT_DEFAULTS, wireFrameLimit, type TransportLogger, type TransportOptions } from './options.js';
 
 export type BusHandler = (topic: string, frame: Uint8Array) => void;
 export type DirectHandler = (frame: Uint8Array) => void;
@@ -21,7 +20,7 @@ export interface TransportStats {
   busIn: number;
   directOut: number;
   directIn: number;
-  /** Received messages with the wrong number of frames or an oversized frame. */
+  /** Received messages with the wrong number of frames or a frame over maxMessageBytes. */
   dropsMalformed: number;
   /** Sends refused: queue full or peer absent (EAGAIN), oversized, or transport not running. */
   dropsSend: number;
@@ -29,8 +28,6 @@ export interface TransportStats {
    *  (libzmq filters by prefix: "g1" also lets "g10" through), or that were already
    *  queued when their topic was unsubscribed. */
   busFiltered: number;
-  /** Bus links re-dialled after libzmq abandoned them (see sub-link-watchdog.ts). */
-  busRedials: number;
   /** DEALERs currently open (one per recently used direct endpoint). */
   directLinks: number;
 }
@@ -47,8 +44,12 @@ type State = 'new' | 'starting' | 'running' | 'closed';
  *   the peer's own DEALER to our ROUTER.
  *
  * Sending never blocks and never throws for network reasons: every socket has
- * `sendTimeout: 0` (see commonSocketOptions), so each send completes or fails inside the
+ * `sendTimeout: 0` (see socketOptionSets), so each send completes or fails inside the
  * call, and a failure is a counted drop. The protocol above must tolerate loss anyway.
+ *
+ * A started Transport keeps the process alive (zeromq.js's pending receives hold the
+ * event loop, invisibly to process.getActiveResourcesInfo()): close() it on shutdown.
+ * It deliberately uses no socket monitor (socket.events); see wireFrameLimit for why.
  */
 export class Transport {
   private readonly o: ResolvedTransportOptions;
@@ -57,13 +58,12 @@ export class Transport {
   private readonly sub: zmq.Subscriber;
   private readonly router: zmq.Router;
   private readonly dealers: DealerPool;
-  private readonly watchdog: SubLinkWatchdog;
   private readonly topics = new Set<string>();
   private readonly busEndpoints = new Set<string>();
   private busHandler: BusHandler = () => {};
   private directHandler: DirectHandler = () => {};
   private readonly counters: TransportStats = {
-    busOut: 0, busIn: 0, directOut: 0, directIn: 0, dropsMalformed: 0, dropsSend: 0, busFiltered: 0, busRedials: 0, directLinks: 0,
+    busOut: 0, busIn: 0, directOut: 0, directIn: 0, dropsMalformed: 0, dropsSend: 0, busFiltered: 0, directLinks: 0,
   };
   private loops: Promise<void>[] = [];
   private closing: Promise<void> | undefined;
@@ -76,9 +76,18 @@ export class Transport {
     const { common, send, receive } = socketOptionSets(this.o);
     // Sockets exist from the start so that subscribe()/connectBus() work, and fail
     // loudly, before start(); only binding and the receive loops wait for start().
-    this.pub = new zmq.Publisher({ ...common, ...send });
-    this.sub = new zmq.Subscriber({ ...common, ...receive });
-    this.router = new zmq.Router({ ...common, ...send, ...receive });
+    // A socket left unclosed blocks process exit, so if a constructor throws anyway, close
+    // the ones already made. (The half-made one cannot be closed: hence the up-front
+    // validation in resolveTransportOptions.)
+    const made: zmq.Socket[] = [];
+    try {
+      made.push((this.pub = new zmq.Publisher({ ...common, ...send })));
+      made.push((this.sub = new zmq.Subscriber({ ...common, ...receive })));
+      made.push((this.router = new zmq.Router({ ...common, ...send, ...receive })));
+    } catch (err) {
+      for (const socket of made) socket.close();
+      throw new TransportError(`cannot create sockets: ${(err as Error).message}`, { cause: err });
+    }
     this.dealers = new DealerPool(
       this.o.identity,
       { ...common, ...send, ...receive },
@@ -86,7 +95,6 @@ export class Transport {
       { sent: () => { this.counters.directOut++; }, dropped: this.countSendDrop },
       this.o.logger,
     );
-    this.watchdog = new SubLinkWatchdog(this.sub, (e) => this.busEndpoints.has(e), this.o.logger);
   }
 
   /** Binds the bus and direct sockets and starts receiving. Returns the real endpoints. */
@@ -105,7 +113,7 @@ export class Transport {
     }
     if (this.state !== 'starting') throw new TransportError('transport closed while starting');
     this.state = 'running';
-    this.loops = [this.receiveBus(), this.receiveDirect(), this.watchdog.run()];
+    this.loops = [this.receiveBus(), this.receiveDirect()];
     this.o.logger.info({ ...endpoints, identity: this.o.identity }, 'transport started');
     return endpoints;
   }
@@ -142,7 +150,8 @@ export class Transport {
   }
 
   /** Connects the SUB to a peer's PUB (idempotent). Throws TransportError for an endpoint
-   *  libzmq cannot parse. libzmq reconnects by itself while the endpoint stays connected. */
+   *  libzmq cannot parse. libzmq reconnects by itself after crashes and cable cuts, but not
+   *  after a frame over wireFrameLimit(): then disconnectBus + connectBus re-dials. */
   connectBus(endpoint: string): void {
     if (this.busEndpoints.has(endpoint) || this.state === 'closed') return;
     try {
@@ -158,7 +167,7 @@ export class Transport {
     try {
       this.sub.disconnect(endpoint);
     } catch {
-      // libzmq may already have dropped the link (see SubLinkWatchdog); nothing to undo.
+      // libzmq may already have dropped the link (see wireFrameLimit); nothing to undo.
     }
   }
 
@@ -192,7 +201,7 @@ export class Transport {
   }
 
   stats(): TransportStats {
-    return { ...this.counters, busRedials: this.watchdog.redials, directLinks: this.dealers.size };
+    return { ...this.counters, directLinks: this.dealers.size };
   }
 
   /** Closes every socket and waits for the receive loops to end. Idempotent. Queued
@@ -204,7 +213,6 @@ export class Transport {
 
   private async shutdown(): Promise<void> {
     this.state = 'closed';
-    this.watchdog.stop();
     this.dealers.closeAll();
     this.pub.close();
     this.sub.close();
