@@ -395,7 +395,8 @@ export class GroupMember {
       // A restarted leader has lost its leadership with its memory.
       this.loseLeader(now);
     }
-    if (this.leaderState && this.voterConfig.voters.includes(env.from)) this.leaderState.lastActive.set(env.from, now.mono);
+    // Only a voter in our term counts toward check-quorum: one that follows a newer leader does not.
+    if (this.leaderState && env.term === this.currentTerm && this.voterConfig.voters.includes(env.from)) this.leaderState.lastActive.set(env.from, now.mono);
     return true;
   }
 

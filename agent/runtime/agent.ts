@@ -108,6 +108,7 @@ export class Agent {
   private readonly actionTimer: ActionTimer;
   private readonly hosted = new Map<string, Hosted>(); // key: group \0 component
   private endpoints: { bus: string; direct: string } = { bus: '', direct: '' };
+  private readonly connectedPeers = new Set<string>();
   private started = false;
   private stopping: Promise<void> | null = null;
   /** Firing errors (ms) not yet read by the metrics exporter. */
@@ -151,11 +152,17 @@ export class Agent {
       discovery.on('up', (peer: PeerAdvert) => {
         if (peer.bus === this.endpoints.bus || peer.bus === bound.bus) return;
         this.log.info({ peer }, 'peer up');
+        this.connectedPeers.add(peer.bus);
         this.transport.connectBus(peer.bus);
       });
       discovery.on('down', (peer: PeerAdvert) => {
         this.log.info({ peer }, 'peer down');
-        this.transport.disconnectBus(peer.bus);
+        // A goodbye can overtake the peer's last group messages (its Leave): let those drain first.
+        const t = setTimeout(() => {
+          if (!this.connectedPeers.has(peer.bus)) this.transport.disconnectBus(peer.bus);
+        }, 2000);
+        t.unref();
+        this.connectedPeers.delete(peer.bus);
       });
       await discovery.start({ node: this.node, bus: this.endpoints.bus, direct: this.endpoints.direct, protocol: PROTOCOL_VERSION });
     }

@@ -1,0 +1,145 @@
+/**
+ * What a scenario runs against: a set of named hosts, each able to run one
+ * `cohort agent`, plus fault injection. Two implementations:
+ *   - {@link ../netns-backend.ts}: network namespaces on this machine (root);
+ *   - {@link ../ssh-backend.ts}: real boards (BeagleBones) driven with plain `ssh`.
+ */
+import http from 'node:http';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AgentStatus, GroupStatus } from '../../agent/runtime/agent.js';
+import type { LoggedEvent } from '../../agent/runtime/event-log.js';
+
+export type { AgentStatus, GroupStatus, LoggedEvent };
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = join(REPO_ROOT, 'agent/cli.ts');
+
+export type Discovery = 'static' | 'mdns';
+
+/** How to start the agent of one host. Endpoints (listen address, ports, peers) are the backend's business. */
+export interface AgentLaunch {
+  /** Node id (the scenarios use the host name). */
+  node: string;
+  /** `Type.instance` */
+  group: string;
+  minSize: number;
+  /** `--timers` preset or spec. */
+  timers: string;
+  autoVote: 'yes' | 'no' | 'abstain';
+  discovery: Discovery;
+  /** Wall-clock offset of this agent's process, ms (0 = none). */
+  clockOffsetMs: number;
+  logLevel: string;
+  /** Where to append the agent's stdout/stderr (optional). */
+  logFile?: string;
+  /** More agent arguments, appended last. */
+  extraArgs?: string[];
+}
+
+export interface HttpReply<T = unknown> {
+  status: number;
+  body: T;
+}
+
+export interface Backend {
+  /** `netns`, `ssh`, ... (for logs). */
+  readonly kind: string;
+  /** Host names, in a fixed order. */
+  readonly hosts: readonly string[];
+  /** Start the host's agent; resolves when its /status answers. */
+  startAgent(host: string, launch: AgentLaunch): Promise<void>;
+  /** Graceful stop (SIGTERM: the agent leaves its groups); resolves when it is gone. */
+  stopAgent(host: string): Promise<void>;
+  /** Send a signal (SIGKILL = crash); resolves when the agent is gone (SIGSTOP: when sent). */
+  kill(host: string, signal: NodeJS.Signals): Promise<void>;
+  /** GET /status; throws when the agent does not answer. */
+  status(host: string): Promise<AgentStatus>;
+  /** GET any path (JSON). */
+  get<T>(host: string, path: string): Promise<T>;
+  /** POST a JSON body; never throws for an HTTP error status. */
+  post<T = Record<string, unknown>>(host: string, path: string, body: unknown): Promise<HttpReply<T>>;
+  cut(host: string): Promise<void>;
+  restore(host: string): Promise<void>;
+  /** Drop traffic between hosts of different sides (a side may hold every host not named, see the runner). */
+  partition(sides: string[][]): Promise<void>;
+  heal(): Promise<void>;
+  /** Random loss on the host's LAN interface: in and out (default), or one direction (0 = none). */
+  loss(host: string, percent: number, direction?: 'both' | 'in' | 'out'): Promise<void>;
+  /** Optional: fixed extra delay on the host's LAN interface. */
+  delay?(host: string, ms: number): Promise<void>;
+  /** Whether `--discovery mdns` can be used (the agent build supports it and the network carries multicast). */
+  supportsMdns(): Promise<boolean>;
+  /** Stop everything this backend started and undo every fault. */
+  close(): Promise<void>;
+}
+
+/**
+ * The `cohort agent` arguments (after the command itself) for one host.
+ * `peers`: every host's bus endpoint (static discovery); `iface`: the LAN interface (mDNS).
+ */
+export function agentArgs(launch: AgentLaunch, where: { listen: string; busPort: number; httpPort: number; peers: string[]; iface: string; stateDir: string | null }): string[] {
+  const args = ['agent', '--node', launch.node, '--listen', where.listen, '--group', launch.group, '--min-size', String(launch.minSize), '--bus-port', String(where.busPort)];
+  if (launch.discovery === 'mdns') args.push('--discovery', 'mdns', '--interface', where.iface);
+  else args.push('--peers', where.peers.join(','));
+  args.push('--http', `${where.listen}:${where.httpPort}`, '--timers', launch.timers, '--auto-vote', launch.autoVote);
+  if (where.stateDir) args.push('--state-dir', where.stateDir);
+  args.push('--log-level', launch.logLevel, ...(launch.extraArgs ?? []));
+  return args;
+}
+
+/** Whether `cohort agent --help` text lists the `--discovery` option. */
+export function helpListsDiscovery(helpText: string): boolean {
+  return /(^|\s)--discovery\b/m.test(helpText);
+}
+
+// ------------------------------------------------------------------ HTTP helpers
+
+export interface HttpTarget {
+  /** A unix socket forwarding to the agent (netns backend)... */
+  socketPath?: string;
+  /** ...or host and port to dial directly. */
+  host?: string;
+  port?: number;
+}
+
+/** One HTTP request with a JSON body/answer, keep-alive through `agent`. */
+export function httpJson<T>(target: HttpTarget, agent: http.Agent, method: string, path: string, body?: unknown, timeoutMs = 2000): Promise<HttpReply<T>> {
+  return new Promise((resolvePromise, reject) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = http.request(
+      {
+        ...(target.socketPath ? { socketPath: target.socketPath } : { host: target.host, port: target.port }),
+        method,
+        path,
+        agent,
+        headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // keep the text
+          }
+          resolvePromise({ status: res.statusCode ?? 0, body: parsed as T });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`HTTP ${method} ${path}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+export async function httpGetOk<T>(target: HttpTarget, agent: http.Agent, path: string, timeoutMs = 2000): Promise<T> {
+  const r = await httpJson<T>(target, agent, 'GET', path, undefined, timeoutMs);
+  if (r.status !== 200) throw new Error(`GET ${path}: HTTP ${r.status}`);
+  return r.body;
+}
