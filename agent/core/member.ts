@@ -37,7 +37,7 @@ import {
   type VoterConfig,
 } from './messages.js';
 import { BallotBook, Poll } from './polls.js';
-import { EMPTY_CONFIG, comparePosition, hasQuorum, isBootstrap, quorumSize } from './quorum.js';
+import { EMPTY_CONFIG, comparePosition, hasQuorum, isBootstrap } from './quorum.js';
 import type { TimerSettings } from './timers.js';
 
 export interface MemberOptions {
@@ -869,4 +869,3 @@ export class GroupMember {
   }
 }
 
-export { quorumSize };

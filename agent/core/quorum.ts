@@ -33,7 +33,3 @@ export const EMPTY_CONFIG: VoterConfig = Object.freeze({ term: 0, version: 0, vo
 export function isBootstrap(config: VoterConfig): boolean {
   return config.version === 0;
 }
-
-export function sameConfig(a: VoterConfig, b: VoterConfig): boolean {
-  return a.term === b.term && a.version === b.version && a.voters.length === b.voters.length && a.voters.every((v, i) => v === b.voters[i]);
-}
