@@ -36,7 +36,7 @@ import {
   type VoteRequest,
   type VoterConfig,
 } from './messages.js';
-import { BallotBook, Poll } from './polls.js';
+import { BallotBook, Poll, type BallotEntry } from './polls.js';
 import { EMPTY_CONFIG, comparePosition, hasQuorum, isBootstrap } from './quorum.js';
 import type { TimerSettings } from './timers.js';
 
@@ -55,7 +55,20 @@ export interface MemberOptions {
   endpoint?: string;
   /** Deliver this member's own group messages to itself (RIAPS does). Default true. */
   deliverToSelf?: boolean;
+  /**
+   * The member starts without a vote record it should have had (lost, damaged or reset, or
+   * no durable store at all): it may have voted in some recent term before, so it grants no
+   * vote until it is safe (docs/protocol.md §4.4).
+   */
+  amnesiac?: boolean;
 }
+
+/**
+ * The highest term a member adopts. The wire carries terms up to 2^48 (proto/codec.ts); staying
+ * 2^24 elections below that keeps every increment encodable, so no frame, however absurd, can
+ * push a group to a term it cannot leave.
+ */
+export const TERM_CEILING = 2 ** 48 - 2 ** 24;
 
 export interface PollRequestOptions {
   topic: Uint8Array;
@@ -73,6 +86,12 @@ export interface MemberCounters {
   leaderChanges: number;
   staleDropped: number;
   misrouted: number;
+  /** Leader traffic (ballots, results, leader data) from a member that is not our leader of this term. */
+  notFromLeader: number;
+  /** Envelopes with values no member can hold (a term beyond TERM_CEILING). */
+  absurd: number;
+  /** Times a leader found it had stalled past its lease and stepped down before acting. */
+  stalls: number;
   ignoredVotes: number;
   pollsOpened: number;
   pollResults: Record<'yes' | 'no' | 'timeout', number>;
@@ -120,6 +139,18 @@ export class GroupMember {
 
   private started = false;
   private left = false;
+  /** Amnesia (see MemberOptions.amnesiac): no votes before this monotonic time... */
+  private amnesiaUntil = -Infinity;
+  /** ...and none for a term up to this one (Infinity while the quarantine lasts). */
+  private noVoteThrough = -1;
+  /** Highest term seen on any accepted envelope (an amnesiac's floor). */
+  private maxSeenTerm = 0;
+  /** When this member, as leader, last sent a leader heartbeat: its followers' lease runs from there. */
+  private lastLeaderHeartbeat = -Infinity;
+  /** Since when this member has known no leader (majority-loss recovery), or null. */
+  private leaderlessSince: number | null = null;
+  /** Results this member announced as leader, to repeat and to answer members that missed them. */
+  private readonly announced = new Map<string, { result: PollResult; repeats: number; until: number }>();
   private heartbeatAt = Infinity;
   private electionAt = Infinity;
   private ballotSeq = 0;
@@ -128,6 +159,9 @@ export class GroupMember {
     leaderChanges: 0,
     staleDropped: 0,
     misrouted: 0,
+    notFromLeader: 0,
+    absurd: 0,
+    stalls: 0,
     ignoredVotes: 0,
     pollsOpened: 0,
     pollResults: { yes: 0, no: 0, timeout: 0 },
@@ -146,6 +180,7 @@ export class GroupMember {
     this.currentTerm = opts.hardState?.term ?? 0;
     this.votedFor = opts.hardState?.votedFor ?? null;
     this.table = new MemberTable(this.id);
+    if (opts.amnesiac) this.noVoteThrough = Infinity;
   }
 
   // ---------------------------------------------------------------- queries
@@ -190,6 +225,8 @@ export class GroupMember {
     if (!this.started || this.left) return Infinity;
     let next = Math.min(this.heartbeatAt, this.table.nextExpiry(this.timers.peerTimeout), this.ballots.nextDeadline());
     if (this.state !== 'leader') next = Math.min(next, this.electionAt);
+    if (this.state !== 'leader' && this.leaderId !== null) next = Math.min(next, this.leaderContact + this.timers.peerTimeout + 1);
+    if (this.noVoteThrough === Infinity) next = Math.min(next, this.amnesiaUntil);
     const ls = this.leaderState;
     if (ls) {
       for (const p of ls.polls.values()) next = Math.min(next, p.deadline);
@@ -203,6 +240,7 @@ export class GroupMember {
   start(now: Instant): void {
     if (this.started || this.left) return;
     this.started = true;
+    if (this.noVoteThrough === Infinity) this.amnesiaUntil = now.mono + this.timers.peerTimeout;
     this.table.heard(this.id, this.incarnation, now.mono);
     this.table.setEndpoint(this.id, this.endpoint);
     this.emit({ type: 'memberJoined', member: this.id });
@@ -212,15 +250,38 @@ export class GroupMember {
 
   tick(now: Instant): void {
     if (!this.started || this.left) return;
+    this.beforeInput(now);
     const t = now.mono;
     for (const gone of this.table.expire(t, this.timers.peerTimeout)) this.memberGone(gone, 'timeout', now);
     this.ballots.prune(t);
+    for (const [id, a] of this.announced) if (t >= a.until) this.announced.delete(id);
+    // A follower that has not heard its leader lead for peerTimeout has no leader (the leader's
+    // own check-quorum gives up within the same time), whatever else it hears from it.
+    if (this.state !== 'leader' && this.leaderId !== null && t - this.leaderContact > this.timers.peerTimeout) this.loseLeader(now);
+    this.maybeRecover(now);
     if (this.state === 'leader') this.leaderTick(now);
     else if (t >= this.electionAt) this.electionTimeout(now);
     if (this.left) return;
     if (t >= this.heartbeatAt) this.sendHeartbeat(now);
+    for (const entry of this.ballots.dueForResend(t)) this.resendVote(entry, now);
     for (const entry of this.ballots.overdue(t)) {
       this.deliverResult(entry.spec, 'timeout', { yes: 0, no: 0, voters: 0 }, 'no result from the leader by the deadline', now);
+    }
+  }
+
+  /** Checks every input makes before anything else: the amnesia quarantine, and a leader's stall. */
+  private beforeInput(now: Instant): void {
+    if (this.noVoteThrough === Infinity && now.mono >= this.amnesiaUntil) {
+      // Quarantine over: every term this member may have voted in before is one it has now heard of
+      // (docs/protocol.md §4.4). Vote only above them; adopting a term without a vote is always safe.
+      this.noVoteThrough = this.maxSeenTerm;
+      if (this.currentTerm < this.maxSeenTerm) this.becomeFollower(this.maxSeenTerm, null, now);
+    }
+    if (this.state === 'leader' && now.mono - this.lastLeaderHeartbeat >= this.timers.electionMin) {
+      // Stalled (a frozen process, a blocked loop) past the lease its followers granted: another
+      // leader may exist already. Step down before acting; the group re-elects (maybe us again).
+      this.counters.stalls++;
+      this.stepDown(now, `stalled ${Math.round(now.mono - this.lastLeaderHeartbeat)} ms since its last heartbeat, past the followers' lease (electionMin ${this.timers.electionMin} ms)`);
     }
   }
 
@@ -229,6 +290,9 @@ export class GroupMember {
     if (env.version !== PROTOCOL_VERSION || env.group !== this.group) return void this.counters.misrouted++;
     if (env.from === this.id) return; // our own broadcast looped back by the bus
     if (env.to !== '' && env.to !== this.id) return void this.counters.misrouted++;
+    if (isAbsurd(env)) return void this.counters.absurd++;
+    this.beforeInput(now);
+    this.maxSeenTerm = Math.max(this.maxSeenTerm, env.term, env.body.type === 'voteRequest' ? env.body.electionTerm : 0);
     if (env.body.type === 'timeoutNow') {
       // The hand-over travels on another socket than the leader's goodbye and may arrive after it,
       // when the sender is already a tombstone: judge it by who sent it, not by membership.
@@ -267,11 +331,13 @@ export class GroupMember {
         if (this.state !== 'leader') return void this.counters.misrouted++;
         return this.openPoll(body, env.from, now);
       case 'ballot':
+        // Only our leader of this term opens ballots: not a stranger, not a leader we left behind.
+        if (env.from !== this.leaderId || env.term !== this.currentTerm || this.state === 'leader') return void this.counters.notFromLeader++;
         return this.onBallot(body, env.from, now);
       case 'memberVote':
         return this.countVote(body, env.from, now);
       case 'pollResult':
-        return this.onPollResult(body, now);
+        return this.onPollResult(body, env.from, now);
     }
   }
 
@@ -279,12 +345,14 @@ export class GroupMember {
 
   send(payload: Uint8Array, now: Instant): void {
     this.assertActive();
+    if (this.started) this.beforeInput(now);
     this.broadcast({ type: 'data', channel: 'group', payload, sentAt: now.wall });
     if (this.deliverToSelf) this.emit({ type: 'message', from: this.id, payload, sentAt: now.wall, receivedAt: now.wall });
   }
 
   sendToLeader(payload: Uint8Array, now: Instant): void {
     this.assertActive();
+    if (this.started) this.beforeInput(now);
     if (this.leaderId === null) throw new NoLeaderError(this.group);
     if (this.leaderId === this.id) {
       this.emit({ type: 'messageToLeader', from: this.id, payload, sentAt: now.wall, receivedAt: now.wall });
@@ -295,6 +363,7 @@ export class GroupMember {
 
   sendToMember(payload: Uint8Array, to: MemberId, now: Instant): void {
     this.assertActive();
+    if (this.started) this.beforeInput(now);
     if (this.state !== 'leader') throw new NotLeaderError(this.group, this.leaderId);
     if (to === this.id) {
       this.emit({ type: 'messageFromLeader', from: this.id, payload, sentAt: now.wall, receivedAt: now.wall });
@@ -307,6 +376,7 @@ export class GroupMember {
   /** Ask the leader to open a poll. Returns the ballot id (results arrive as a voteResult event). */
   requestPoll(req: PollRequestOptions, now: Instant): string {
     this.assertActive();
+    if (this.started) this.beforeInput(now);
     if (req.kind !== 'majority' && req.kind !== 'consensus') throw new BadArgumentsError(`poll kind must be 'majority' or 'consensus', got ${String(req.kind)}`);
     if (req.subject !== 'value' && req.subject !== 'action') throw new BadArgumentsError(`poll subject must be 'value' or 'action', got ${String(req.subject)}`);
     const timeoutMs = req.timeoutMs ?? this.timers.consensusTimeout;
@@ -329,7 +399,7 @@ export class GroupMember {
       timeoutMs,
     };
     // The requester is owed a result even if the leader dies before the ballot goes out.
-    this.ballots.track({ spec, leader: this.leaderId, deadline: now.mono + timeoutMs + this.resultGrace(), seen: false, voted: false });
+    this.ballots.track({ spec, leader: this.leaderId, deadline: now.mono + this.resultWait(spec, timeoutMs, now) + this.resultGrace(), seen: false, voted: false });
     if (this.state === 'leader') this.openPoll({ type: 'pollRequest', ...spec }, this.id, now);
     else this.sendTo(this.leaderId, { type: 'pollRequest', ...spec });
     return spec.ballotId;
@@ -338,6 +408,7 @@ export class GroupMember {
   /** Vote on a ballot this member saw. Returns false when the vote no longer matters (already voted or decided). */
   vote(ballotId: string, yes: boolean, now: Instant): boolean {
     this.assertActive();
+    if (this.started) this.beforeInput(now);
     const entry = this.ballots.get(ballotId);
     if (!entry) {
       if (this.ballots.isFinished(ballotId)) return false;
@@ -347,7 +418,11 @@ export class GroupMember {
     entry.voted = true;
     const body: MemberVote = { type: 'memberVote', ballotId, yes };
     if (entry.leader === this.id) this.countVote(body, this.id, now);
-    else this.sendTo(entry.leader, body);
+    else {
+      entry.vote = yes;
+      entry.resendAt = now.mono + this.resendInterval();
+      this.sendTo(entry.leader, body);
+    }
     return true;
   }
 
@@ -410,6 +485,30 @@ export class GroupMember {
     }
   }
 
+  /**
+   * Majority-loss recovery: a member that has known no leader for {@link recoverAfter} while
+   * fewer than a quorum of its voters are alive (a majority lost power at once, or a long
+   * partition) forgets its voter configuration and bootstraps again from the members it hears,
+   * which needs minSize of them. With minSize above half the group this cannot split it; with a
+   * smaller minSize a side cut off for that long may form its own group (docs/protocol.md §4.5).
+   */
+  private maybeRecover(now: Instant): void {
+    if (this.state === 'leader' || this.leaderId !== null) {
+      this.leaderlessSince = null;
+      return;
+    }
+    this.leaderlessSince ??= now.mono;
+    if (isBootstrap(this.voterConfig) || now.mono - this.leaderlessSince < this.recoverAfter()) return;
+    const alive = new Set(this.table.alive(now.mono, this.timers.peerTimeout));
+    if (hasQuorum(this.voterConfig.voters, alive, this.minSize)) return;
+    this.leaderlessSince = now.mono;
+    this.voterConfig = EMPTY_CONFIG;
+  }
+
+  private recoverAfter(): number {
+    return 3 * this.timers.peerTimeout;
+  }
+
   private loseLeader(now: Instant): void {
     if (this.leaderId === null) return;
     const old = this.leaderId;
@@ -450,6 +549,8 @@ export class GroupMember {
 
   private startCampaign(now: Instant, phase: 'pre' | 'real', transfer: boolean): void {
     this.resetElectionTimer(now.mono);
+    // A campaign ends in a vote for ourselves: an amnesiac may cast none yet.
+    if (this.currentTerm + 1 <= this.noVoteThrough) return this.abandonCampaign();
     let voters: MemberId[];
     let proposed: MemberId[] = [];
     if (isBootstrap(this.voterConfig)) {
@@ -515,7 +616,7 @@ export class GroupMember {
       if (!req.transfer && this.inLease(now)) return;
       this.becomeFollower(req.electionTerm, null, now);
     }
-    const canVote = this.state === 'follower' || this.campaign?.phase === 'pre';
+    const canVote = (this.state === 'follower' || this.campaign?.phase === 'pre') && req.electionTerm > this.noVoteThrough;
     const granted = (this.votedFor === null || this.votedFor === candidate) && upToDate && canVote;
     if (granted) {
       if (this.state === 'candidate') this.abandonCampaign();
@@ -563,7 +664,10 @@ export class GroupMember {
     };
     // Re-stamp the configuration in our term; it must commit before any membership change
     // (the single-server-change safety rule).
-    this.setConfig({ term: this.currentTerm, version: this.voterConfig.version + 1, voters: [...c.voters].sort() });
+    // At bootstrap only members that voted are known to be real: the others join one at a time
+    // later, like any joiner, once they acknowledge us (a silent id never becomes a voter).
+    const voters = isBootstrap(this.voterConfig) ? c.voters.filter((v) => c.grants.has(v)) : c.voters;
+    this.setConfig({ term: this.currentTerm, version: this.voterConfig.version + 1, voters: [...voters].sort() });
     this.setLeader(this.id);
     this.leaderContact = now.mono;
     this.sendHeartbeat(now);
@@ -669,7 +773,9 @@ export class GroupMember {
     if (ls.departed.has(this.id) && voters.includes(this.id)) next = voters.filter((v) => v !== this.id);
     else if (dead.length > 0 && voters.length - 1 >= this.minSize) next = voters.filter((v) => v !== dead[0]);
     else {
-      const joiner = [...alive].sort().find((m) => !voters.includes(m) && !ls.departed.has(m));
+      // A joiner becomes a voter once it has acknowledged this leader: an id that only sends
+      // heartbeats (a phantom, a misconfigured board) never gets to hold the group's quorum.
+      const joiner = [...alive].sort().find((m) => !voters.includes(m) && !ls.departed.has(m) && ls.acked.has(m));
       if (joiner !== undefined && ls.leavingDeadline === null) next = [...voters, joiner].sort();
     }
     if (!next) return;
@@ -717,6 +823,8 @@ export class GroupMember {
   private sendHeartbeat(now: Instant): void {
     this.heartbeatAt = now.mono + this.timers.heartbeat;
     if (this.state === 'leader' && this.leaderState) {
+      this.lastLeaderHeartbeat = now.mono;
+      this.repeatResults(now);
       this.broadcast({
         type: 'leaderHeartbeat',
         config: this.voterConfig,
@@ -737,15 +845,56 @@ export class GroupMember {
     const d = env.body;
     const base = { from: env.from, payload: d.payload, sentAt: d.sentAt, receivedAt: now.wall };
     if (d.channel === 'group') this.emit({ type: 'message', ...base });
-    else if (d.channel === 'fromLeader') this.emit({ type: 'messageFromLeader', ...base });
+    else if (d.channel === 'fromLeader') {
+      if (env.from !== this.leaderId || env.term !== this.currentTerm || this.state === 'leader') return void this.counters.notFromLeader++;
+      this.emit({ type: 'messageFromLeader', ...base });
+    }
     else if (this.state === 'leader') this.emit({ type: 'messageToLeader', ...base });
     else this.counters.misrouted++;
   }
 
   // ---------------------------------------------------------------- polls
 
+  /** How long past a poll's deadline a member waits for the leader's result: one heartbeat, at most 500 ms. */
   private resultGrace(): number {
-    return this.timers.heartbeat;
+    return Math.min(this.timers.heartbeat, 500);
+  }
+
+  /**
+   * How long a member waits for a poll's result: its timeout; for an action, until the action's
+   * instant too (a result can still arrive, repeated by the leader, and acting or not is only
+   * decided then). Bounded, so a wrong wall clock cannot keep a ballot open for long.
+   */
+  private resultWait(spec: PollSpec, remainingMs: number, now: Instant): number {
+    if (spec.subject !== 'action') return remainingMs;
+    return Math.max(remainingMs, Math.min(spec.when - now.wall, remainingMs + 60_000));
+  }
+
+  /** How often a member repeats its vote (or asks for the result) while it has no result. */
+  private resendInterval(): number {
+    return Math.max(20, Math.floor(this.resultGrace() / 4));
+  }
+
+  /**
+   * No result yet: repeat our vote (the leader counts a voter once, and answers a vote on a
+   * finished poll with the result) or, not having voted, ask once the leader's deadline has
+   * surely passed, with a 'no' that can no longer count (a vote at or after the deadline never does).
+   */
+  private resendVote(entry: BallotEntry, now: Instant): void {
+    entry.resendAt = now.mono + this.resendInterval();
+    if (entry.leader === null || entry.leader === this.id) return;
+    this.sendTo(entry.leader, { type: 'memberVote', ballotId: entry.spec.ballotId, yes: entry.vote ?? false });
+  }
+
+  /** A leader repeats results on its heartbeats: twice, and an action's until its instant. */
+  private repeatResults(now: Instant): void {
+    for (const a of this.announced.values()) {
+      const r = a.result;
+      if (a.repeats > 0 || (r.subject === 'action' && r.outcome !== 'timeout' && now.wall < r.when)) {
+        a.repeats--;
+        this.broadcast(r);
+      }
+    }
   }
 
   private openPoll(req: PollRequest, requester: MemberId, now: Instant): void {
@@ -772,8 +921,10 @@ export class GroupMember {
     if (known?.seen) return;
     const spec: PollSpec = { ballotId: ballot.ballotId, topic: ballot.topic, kind: ballot.kind, subject: ballot.subject, when: ballot.when, timeoutMs: ballot.timeoutMs };
     // The requester promised itself a result by its own request time + timeout + grace: never later.
-    const deadline = Math.min(known?.deadline ?? Infinity, now.mono + ballot.remainingMs + this.resultGrace());
-    this.ballots.track({ spec, leader, deadline, seen: true, voted: false });
+    const deadline = Math.min(known?.deadline ?? Infinity, now.mono + this.resultWait(spec, ballot.remainingMs, now) + this.resultGrace());
+    // Not having voted, ask for the result once the leader's deadline has surely passed.
+    const resendAt = leader === this.id ? undefined : now.mono + ballot.remainingMs + 1;
+    this.ballots.track({ spec, leader, deadline, seen: true, voted: false, ...(resendAt !== undefined ? { resendAt } : {}) });
     this.emit({
       type: 'voteRequest',
       ballotId: spec.ballotId,
@@ -790,6 +941,12 @@ export class GroupMember {
     const poll = this.leaderState?.polls.get(vote.ballotId);
     // A vote handled after the deadline (a stalled process, a late timer) is too late to count.
     if (poll && now.mono >= poll.deadline) return this.finishPoll(poll, 'timeout', '', now);
+    const announced = poll ? undefined : this.announced.get(vote.ballotId);
+    if (announced && voter !== this.id) {
+      // It missed our result (or is asking for it): tell it directly.
+      this.sendTo(voter, announced.result);
+      return;
+    }
     if (!poll || !poll.cast(voter, vote.yes)) {
       this.counters.ignoredVotes++;
       return;
@@ -816,17 +973,20 @@ export class GroupMember {
       reason,
     };
     this.broadcast(result);
-    this.onPollResult(result, now);
+    this.announced.set(result.ballotId, { result, repeats: 2, until: now.mono + 120_000 });
+    this.onPollResult(result, this.id, now);
   }
 
-  private onPollResult(result: PollResult, now: Instant): void {
+  private onPollResult(result: PollResult, from: MemberId, now: Instant): void {
     if (this.ballots.isFinished(result.ballotId)) return;
     const entry = this.ballots.get(result.ballotId);
     if (!entry) {
       // A result for a ballot we never saw: remember it so a late ballot is not shown.
-      this.ballots.finish(result.ballotId, now.mono);
+      if (from === this.leaderId) this.ballots.finish(result.ballotId, now.mono);
       return;
     }
+    // Only the leader that opened a ballot decides it.
+    if (from !== entry.leader) return void this.counters.notFromLeader++;
     this.deliverResult(entry.spec, result.outcome, result.tally, result.reason, now);
   }
 
@@ -869,3 +1029,13 @@ export class GroupMember {
   }
 }
 
+
+/** Values no member can hold: a term beyond the ceiling, a configuration newer than its sender's term. */
+function isAbsurd(env: Envelope): boolean {
+  if (env.term > TERM_CEILING) return true;
+  const b = env.body;
+  if (b.type === 'voteRequest') return b.electionTerm > TERM_CEILING || b.configTerm > b.electionTerm;
+  if (b.type === 'leaderHeartbeat') return b.config.term > env.term;
+  if (b.type === 'voteReply') return b.electionTerm > TERM_CEILING;
+  return false;
+}

@@ -61,6 +61,10 @@ export interface BallotEntry {
   deadline: number;
   seen: boolean;
   voted: boolean;
+  /** This member's vote, repeated to the leader until a result comes (votes are idempotent). */
+  vote?: boolean;
+  /** Next time to repeat the vote, or (not voted) to ask the leader for its result. */
+  resendAt?: number;
 }
 
 /** Finished ballot ids are remembered this long, to drop late duplicates. */
@@ -97,8 +101,13 @@ export class BallotBook {
 
   nextDeadline(): number {
     let next = Infinity;
-    for (const e of this.open.values()) next = Math.min(next, e.deadline);
+    for (const e of this.open.values()) next = Math.min(next, e.deadline, e.resendAt ?? Infinity);
     return next;
+  }
+
+  /** Open entries due for a repeated vote or a result request. */
+  dueForResend(now: number): BallotEntry[] {
+    return [...this.open.values()].filter((e) => e.resendAt !== undefined && now >= e.resendAt);
   }
 
   prune(now: number): void {

@@ -18,6 +18,7 @@ import type { Envelope, MemberId } from '../../agent/core/messages.js';
 import type { TimerSettings } from '../../agent/core/timers.js';
 import { LivenessCheck, type LivenessStats } from './liveness.js';
 import { PollChecks } from './poll-checks.js';
+import { RuleChecks } from './rule-checks.js';
 import type { Instance } from './simulator.js';
 
 export type Fail = (rule: string, text: string) => void;
@@ -61,6 +62,12 @@ export interface CheckerHooks {
   note(t: number, member: string, text: string): void;
   /** Rules not to report (to look past a known bug); their violations are only counted. */
   ignore?: readonly string[];
+  /** Whether `id` is a member the simulation started (not a stranger's invention). */
+  known(id: MemberId): boolean;
+  /** Since when the network has been quiet (healed, no loss, delays at most `delayMax`); Infinity while it is not. */
+  quiet(): { since: number; delayMax: number };
+  /** The running instance of a member, if any. */
+  running(id: MemberId): Instance | undefined;
 }
 
 export class Checker {
@@ -69,6 +76,7 @@ export class Checker {
   readonly ignored = new Map<string, number>();
   readonly stats = { leaders: 0, steps: 0 };
   readonly polls: PollChecks;
+  readonly rules: RuleChecks;
   private readonly liveness: LivenessCheck;
   private readonly leaderOfTerm = new Map<number, MemberId>();
   /** Persisted votes: member → term → candidate. */
@@ -86,6 +94,8 @@ export class Checker {
     const fail: Fail = (rule, text) => this.fail(rule, text);
     this.polls = new PollChecks(hooks, fail);
     this.liveness = new LivenessCheck(hooks, fail);
+    this.rules = new RuleChecks(hooks, fail);
+    this.rules.openerOf = (id) => this.polls.openerOf(id);
   }
 
   private fail(rule: string, text: string): void {
@@ -114,6 +124,7 @@ export class Checker {
     this.stats.steps++;
     const m = inst.member;
     const view = this.view(inst);
+    this.rules.afterStep(inst, { role: view.role, term: view.term, leader: view.leader }, outputs);
     const role = m.role();
     const term = m.term();
     if (role === 'leader') {
@@ -151,7 +162,8 @@ export class Checker {
       view.joined = new Set(m.members());
     }
     const cfg = m.config();
-    if (cfg.term < view.configTerm || (cfg.term === view.configTerm && cfg.version < view.configVersion)) {
+    // Going back to version 0 is the majority-loss recovery (docs/protocol.md §4.5): a fresh bootstrap.
+    if (cfg.version !== 0 && (cfg.term < view.configTerm || (cfg.term === view.configTerm && cfg.version < view.configVersion))) {
       this.fail('config-monotonic', `${inst.id}'s voter configuration went back from ${view.configTerm}.${view.configVersion} to ${cfg.term}.${cfg.version}`);
     }
     view.configTerm = cfg.term;
@@ -239,6 +251,8 @@ export class Checker {
       return;
     }
     this.configs.set(key, { voters: [...voters], leader });
+    const strangers = voters.filter((v) => !this.hooks.known(v));
+    if (strangers.length) this.fail('voters-are-members', `${leader} made [${strangers.join(',')}] voters of ${key}, but no such member ever ran`);
     if (cTerm !== term) return;
     const prev = this.configs.get(`${cTerm}.${version - 1}`);
     if (!prev || prev.leader !== leader) return; // the first configuration of this leader's term
@@ -295,6 +309,13 @@ export class Checker {
   /** A message reached `inst` (before it handles it). */
   received(inst: Instance, env: Envelope): void {
     this.liveness.received(inst, env);
+    this.rules.received(inst, env);
+  }
+
+  /** A member restarted without its hard state (lost, damaged, reset): its term starts over. Its old votes still count. */
+  amnesiacRestart(id: MemberId): void {
+    this.maxTerm.delete(id);
+    this.persisted.delete(id);
   }
 
   /** A call into the core threw something it should not have. */

@@ -10,6 +10,11 @@ import type { Ballot, Envelope, MemberId, PollKind, PollOutcome, PollResult } fr
 import type { CheckerHooks, Fail } from './checker.js';
 import type { Instance } from './simulator.js';
 
+/** The documented result grace (docs/protocol.md §5): one heartbeat, at most 500 ms. */
+export function resultGrace(heartbeat: number): number {
+  return Math.min(heartbeat, 500);
+}
+
 /** Independent oracle for a poll's outcome from its tally; null = undecided (timeout at the deadline). */
 export function expectedOutcome(kind: PollKind, voters: number, yes: number, no: number): PollOutcome | null {
   const majority = Math.floor(voters / 2) + 1;
@@ -36,6 +41,12 @@ export class PollChecks {
   private readonly requested = new Map<string, { by: MemberId; when: number }>();
   private readonly cast = new Map<string, Map<MemberId, { yes: boolean; no: boolean }>>();
   private readonly results = new Map<string, PollResult[]>();
+  /** The first result each instance announced for a ballot. */
+  private readonly sentBy = new Map<string, Map<string, PollResult>>();
+  /** Who first announced a result for each ballot (the leader that refused a poll opens no ballot). */
+  private readonly firstAnnouncer = new Map<string, MemberId>();
+  /** When the opener of each ballot first announced a result. */
+  private readonly announcedAt = new Map<string, number>();
   private readonly decided = new Map<string, { outcome: PollOutcome; member: string }>();
   private readonly views = new Map<string, PollView>();
 
@@ -67,7 +78,7 @@ export class PollChecks {
         if (view.shown.has(e.ballotId)) this.fail('poll-events', `${who} was shown ballot ${e.ballotId} twice`);
         if (view.results.has(e.ballotId)) this.fail('poll-events', `${who} was shown ballot ${e.ballotId} after its result`);
         view.shown.add(e.ballotId);
-        this.owe(inst, e.ballotId, this.ballots.get(e.ballotId)?.ballot.timeoutMs, 'saw');
+        this.owe(inst, e.ballotId, this.ballots.get(e.ballotId)?.ballot.timeoutMs, e.subject === 'action' ? e.when : 0, 'saw');
         return;
       case 'voteResult':
         this.onVoteResult(inst, view, e);
@@ -89,7 +100,20 @@ export class PollChecks {
   private onPollResult(inst: Instance, r: PollResult): void {
     const list = this.results.get(r.ballotId) ?? [];
     this.results.set(r.ballotId, list);
+    const sentBefore = this.sentBy.get(r.ballotId)?.get(inst.key);
+    if (sentBefore) {
+      // A repeat (for members that missed it): it must say exactly what it said the first time.
+      if (sentBefore.outcome !== r.outcome || sentBefore.tally.yes !== r.tally.yes || sentBefore.tally.no !== r.tally.no || sentBefore.tally.voters !== r.tally.voters) {
+        this.fail('poll-result-changed', `${inst.id} announced ${r.outcome} (${r.tally.yes}y/${r.tally.no}n) for ${r.ballotId} after announcing ${sentBefore.outcome} (${sentBefore.tally.yes}y/${sentBefore.tally.no}n)`);
+      }
+      return;
+    }
+    let by = this.sentBy.get(r.ballotId);
+    if (!by) this.sentBy.set(r.ballotId, (by = new Map()));
+    by.set(inst.key, r);
+    if (!this.firstAnnouncer.has(r.ballotId)) this.firstAnnouncer.set(r.ballotId, inst.id);
     list.push(r);
+    if (!this.announcedAt.has(r.ballotId) && this.ballots.get(r.ballotId)?.leader === inst.id) this.announcedAt.set(r.ballotId, this.hooks.now());
     const where = `poll ${r.ballotId} (${r.kind}) result ${r.outcome} tally ${r.tally.yes}y/${r.tally.no}n/${r.tally.voters} from ${inst.id}`;
     if (r.reason !== '' && r.outcome !== 'timeout') this.fail('poll-outcome', `${where}: a poll ended for a reason ("${r.reason}") must be 'timeout'`);
     const info = this.ballots.get(r.ballotId);
@@ -131,6 +155,7 @@ export class PollChecks {
     this.stats.results++;
     if (view.results.has(e.ballotId)) this.fail('one-result-per-ballot', `${who} got a second result for ${e.ballotId} (${view.results.get(e.ballotId)} then ${e.outcome})`);
     view.results.set(e.ballotId, e.outcome);
+    this.checkConnectedOutcome(inst, e);
     if (e.outcome === 'timeout') return;
     const sent = this.results.get(e.ballotId) ?? [];
     if (!sent.some((r) => r.outcome === e.outcome && r.tally.yes === e.tally.yes && r.tally.no === e.tally.no && r.tally.voters === e.tally.voters)) {
@@ -141,13 +166,36 @@ export class PollChecks {
     else if (!d) this.decided.set(e.ballotId, { outcome: e.outcome, member: who });
   }
 
+  /**
+   * A member that saw a ballot and stayed connected to the leader that opened it, on a quiet
+   * network, delivers that leader's result, never a local timeout of its own.
+   */
+  private checkConnectedOutcome(inst: Instance, e: Extract<AppEvent, { type: 'voteResult' }>): void {
+    const at = this.announcedAt.get(e.ballotId);
+    const opener = this.ballots.get(e.ballotId)?.leader;
+    if (at === undefined || opener === undefined || opener === inst.id) return;
+    const sent = this.results.get(e.ballotId) ?? [];
+    if (sent.some((r) => r.outcome === e.outcome && r.tally.yes === e.tally.yes && r.tally.no === e.tally.no && r.tally.voters === e.tally.voters)) return;
+    const now = this.hooks.now();
+    const quiet = this.hooks.quiet();
+    const leader = this.hooks.running(opener);
+    const connected = quiet.since <= at && inst.startedAt <= at && inst.lastPauseEnd <= at && leader !== undefined && leader.startedAt <= at && leader.lastPauseEnd <= at && leader.pausedUntil <= now;
+    if (connected && now - at > quiet.delayMax + this.hooks.slack + 1) {
+      this.fail('connected-gets-leader-outcome', `${inst.id} delivered its own ${e.outcome} for ${e.ballotId} ${now - at} ms after ${opener} announced its result, on a quiet network`);
+    }
+  }
+
   /** The instance must deliver a result for `ballotId` by `timeoutMs` + grace from now, if it stays up. */
-  private owe(inst: Instance, ballotId: string, timeoutMs: number | undefined, how: 'saw' | 'requested'): void {
+  private owe(inst: Instance, ballotId: string, timeoutMs: number | undefined, when: number, how: 'saw' | 'requested'): void {
     if (timeoutMs === undefined) return;
-    // The grace is one heartbeat: the leader's result is broadcast at its deadline and needs one
-    // network delay to arrive; a member that hears nothing times out locally at that point.
+    // The grace (one heartbeat, at most 500 ms) covers the leader's result broadcast at its
+    // deadline; a member that hears nothing times out locally then. For an action the result
+    // may come until the action's instant (the leader repeats it), so the wait runs to then.
     const since = this.hooks.now();
-    const due = since + timeoutMs + this.hooks.timers.heartbeat + this.hooks.slack;
+    const grace = resultGrace(this.hooks.timers.heartbeat);
+    const wall = since + inst.wallBase + inst.wallOffset;
+    const wait = when > 0 ? Math.max(timeoutMs, Math.min(when - wall, timeoutMs + 60_000)) : timeoutMs;
+    const due = since + wait + grace + this.hooks.slack;
     // A member stalled meanwhile catches up on its timers when it wakes: judge it then.
     const check = (pausedBefore: number): void => {
       if (!inst.up) return;
@@ -157,7 +205,7 @@ export class PollChecks {
       }
       const view = this.views.get(inst.key);
       if (view && !view.results.has(ballotId)) {
-        this.fail(how === 'saw' ? 'result-by-deadline' : 'requester-result-by-deadline', `${inst.id} ${how} ${ballotId} at ${since} ms (timeout ${timeoutMs} ms) but has no result by then + timeout + grace (${this.hooks.timers.heartbeat} ms)`);
+        this.fail(how === 'saw' ? 'result-by-deadline' : 'requester-result-by-deadline', `${inst.id} ${how} ${ballotId} at ${since} ms (timeout ${timeoutMs} ms${when > 0 ? `, action in ${Math.round(when - wall)} ms` : ''}) but has no result by then + ${Math.round(wait)} ms + grace (${grace} ms)`);
       }
     };
     this.hooks.at(due + 1, () => check(since));
@@ -165,7 +213,7 @@ export class PollChecks {
 
   pollRequested(inst: Instance, ballotId: string, timeoutMs: number, when: number): void {
     this.requested.set(ballotId, { by: inst.id, when });
-    this.owe(inst, ballotId, timeoutMs, 'requested');
+    this.owe(inst, ballotId, timeoutMs, when, 'requested');
   }
 
   voteCast(inst: Instance, ballotId: string, yes: boolean): void {
@@ -175,6 +223,18 @@ export class PollChecks {
   /** The result an instance delivered for a ballot, if any. */
   resultOf(key: string, ballotId: string): PollOutcome | undefined {
     return this.views.get(key)?.results.get(ballotId);
+  }
+
+  /** The most recently opened ballot (a stranger's target). */
+  lastBallot(): string | undefined {
+    let last: string | undefined;
+    for (const id of this.ballots.keys()) last = id;
+    return last;
+  }
+
+  /** The leader that opened a ballot, as seen on the wire. */
+  openerOf(ballotId: string): MemberId | undefined {
+    return this.ballots.get(ballotId)?.leader ?? this.firstAnnouncer.get(ballotId);
   }
 
   /** Whether an instance was shown a ballot (a voteRequest event). */

@@ -10,7 +10,8 @@ import type { MemberId, VoterConfig } from '../../agent/core/messages.js';
 import { quorum, type Violation } from './checker.js';
 import type { LivenessStats } from './liveness.js';
 import { Rng } from './random.js';
-import { describePlan, generate, probeTimeoutMs, type Plan, type PlanOp } from './schedule.js';
+import { PROTOCOL_VERSION, type Body, type Envelope } from '../../agent/core/messages.js';
+import { describePlan, generate, probeTimeoutMs, type Plan, type PlanOp, type StrangerKind } from './schedule.js';
 import { Simulator, type Instance, type MemberFactory } from './simulator.js';
 import { Trace } from './trace.js';
 
@@ -48,6 +49,11 @@ function randomVote(ev: VoteRequestEvent, rng: Rng) {
   const delay = rng.chance(0.7) ? rng.int(0, 200) : rng.int(0, 3000);
   const yes = rng.chance(0.65);
   return rng.chance(0.05) ? { delay, yes, again: { delay: rng.int(0, 300), yes: rng.chance(0.5) } } : { delay, yes };
+}
+
+/** Ids of strangers: never started by the simulation, never to be trusted with anything. */
+export function strangerId(k: number): MemberId {
+  return `x${k}`;
 }
 
 export function runSeed(seed: number, opts: RunOptions = {}): RunResult {
@@ -194,6 +200,83 @@ export function runPlan(plan: Plan, opts: RunOptions = {}): RunResult {
       case 'probePoll':
         probePoll();
         return;
+      case 'crashMajority': {
+        // A majority of the voters (as the leader, or else any member, knows them) loses power at once.
+        const up = sim.up();
+        const cfg = (leader() ?? up[0])?.member.config();
+        const voters = cfg && cfg.voters.length ? up.filter((i) => cfg.voters.includes(i.id)) : up;
+        const n = Math.floor(voters.length / 2) + 1;
+        for (const i of rng.shuffle([...voters]).slice(0, n)) sim.crash(i.id);
+        return;
+      }
+      case 'restartAmnesiac': {
+        const crashed = all().filter((i) => i.crashed && !i.up);
+        if (crashed.length) sim.start(rng.pick(crashed).id, { amnesiac: true });
+        return;
+      }
+      case 'clockStep': {
+        const target = pickUp();
+        if (target) sim.stepClock(target.id, op.ms);
+        return;
+      }
+      case 'stranger':
+        stranger(op.kind, op.count, op.ms);
+        return;
+    }
+  };
+
+  const stranger = (kind: StrangerKind, count: number, ms: number): void => {
+    const up = sim.up();
+    if (!up.length) return;
+    const term = Math.max(...up.map((i) => i.member.term()));
+    const hb = plan.timers.heartbeat;
+    const forged = (from: MemberId, t: number, body: Body, to: MemberId | '' = '', incarnation = 1): Envelope => ({ version: PROTOCOL_VERSION, group: 'G.1', from, incarnation, term: t, to, body });
+    const wall = sim.instantOf(up[0] as Instance).wall;
+    switch (kind) {
+      case 'phantoms': {
+        // Ids nobody started, heart-beating for a while, then silent for ever.
+        for (let k = 1; k <= count; k++) {
+          const id = strangerId(k);
+          for (let at = 0; at < ms; at += hb) {
+            sim.at(sim.now() + at, () => !stable && sim.forge(forged(id, term, { type: 'memberHeartbeat', timers: plan.timers, minSize: plan.minSize, sentAt: wall + at, leader: '', endpoint: '' })));
+          }
+        }
+        return;
+      }
+      case 'absurd': {
+        // Decodable but absurd numbers (and some beyond the wire's bounds, which the decoder must refuse).
+        const id = strangerId(9);
+        const huge = [2 ** 53 - 1, 2 ** 48, 2 ** 48 + 1, 2 ** 48 - 2 ** 24 + 7, term + 1_000_000_000];
+        const l = leader();
+        for (const t of huge) {
+          const to = l?.id ?? '';
+          sim.forge(forged(id, t, { type: 'heartbeatAck', configTerm: t, configVersion: t, accepted: false }, to, t));
+          sim.forge(forged(id, t, { type: 'voteReply', preVote: false, electionTerm: t, granted: true }, to));
+          sim.forge(forged(id, term, { type: 'memberHeartbeat', timers: plan.timers, minSize: 2 ** 31, sentAt: 2 ** 52, leader: '', endpoint: '' }, '', t));
+        }
+        return;
+      }
+      case 'forgedPoll': {
+        // A stranger opens a ballot and announces it passed; then announces a result for a real open ballot.
+        const id = strangerId(9);
+        const voters = sim.ids();
+        for (let k = 1; k <= count; k++) {
+          const ballotId = `${id}#1.${sim.now()}-${k}`;
+          const spec = { ballotId, topic: new Uint8Array([6, 6, 6]), kind: 'consensus' as const, subject: 'action' as const, when: wall + 3000, timeoutMs: 1000 };
+          sim.forge(forged(id, term, { type: 'ballot', ...spec, requester: id, voters, remainingMs: 1000 }));
+          const tally = { yes: voters.length, no: 0, voters: voters.length };
+          const result = (b: string): Body => ({ type: 'pollResult', ballotId: b, requester: id, outcome: 'yes', kind: 'consensus', subject: 'action', when: wall + 3000, tally, reason: '' });
+          sim.at(sim.now() + 20 * k, () => sim.forge(forged(id, term, result(ballotId))));
+          const real = sim.checker.polls.lastBallot();
+          if (real) sim.at(sim.now() + 30 * k, () => sim.forge(forged(id, term, result(real))));
+        }
+        return;
+      }
+      case 'forgedData': {
+        const id = strangerId(9);
+        for (const i of up) sim.forge(forged(id, i.member.term(), { type: 'data', channel: 'fromLeader', payload: new Uint8Array([1]), sentAt: wall }, i.id), i.id);
+        return;
+      }
     }
   };
 

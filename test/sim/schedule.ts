@@ -28,12 +28,19 @@ export type PlanOp =
   | { op: 'loss'; loss: number }
   | { op: 'delay'; delayMax: number }
   | { op: 'pause'; who: 'random' | 'leader'; ms: number }
+  | { op: 'crashMajority' }
+  | { op: 'restartAmnesiac' }
+  | { op: 'clockStep'; ms: number }
+  | { op: 'stranger'; kind: StrangerKind; count: number; ms: number }
   | { op: 'send' }
   | { op: 'toLeader' }
   | { op: 'toMember' }
   | { op: 'poll'; kind: PollKind; subject: PollSubject; timeoutMs: number | undefined; whenSlack: number }
   | { op: 'stable' }
   | { op: 'probePoll' };
+
+/** What a stranger on the network does (see run.ts). */
+export type StrangerKind = 'phantoms' | 'absurd' | 'forgedPoll' | 'forgedData';
 
 export interface Plan {
   seed: number;
@@ -176,6 +183,12 @@ export function generate(seed: number): Plan {
       [0.6, 'leave'],
       [0.6, 'leaveLeader'],
       [1, 'rejoin'],
+      [single ? 0 : 0.5, 'crashMajority'],
+      [0.8, 'restartAmnesiac'],
+      [0.5, 'clockStep'],
+      [1.2, 'stranger'],
+      [single ? 0 : 0.6, 'longPartition'],
+      [0.6, 'lossPoll'],
     ]);
     switch (kind) {
       case 'partition':
@@ -208,8 +221,45 @@ export function generate(seed: number): Plan {
       case 'cut':
       case 'restart':
       case 'rejoin':
+      case 'crashMajority':
+      case 'restartAmnesiac':
         add(t, { op: kind });
         break;
+      case 'clockStep':
+        // An NTP step on one member's wall clock (its monotonic clock is untouched).
+        add(t, { op: 'clockStep', ms: rng.pick([-1, 1]) * rng.int(100, 10_000) });
+        break;
+      case 'stranger': {
+        const what = rng.weighted<StrangerKind>([
+          [2, 'phantoms'],
+          [2, 'absurd'],
+          [2, 'forgedPoll'],
+          [1, 'forgedData'],
+        ]);
+        add(t, { op: 'stranger', kind: what, count: rng.int(1, 6), ms: rng.int(500, 6000) });
+        break;
+      }
+      case 'longPartition': {
+        // Far longer than any timer: the minority must give its leader up and stay quiet.
+        add(t, { op: 'partition', parts: 2, leaderInMinority: rng.chance(0.5) });
+        add(Math.min(stableAt - 1, t + rng.int(3, 6) * timers.peerTimeout), { op: 'heal' });
+        break;
+      }
+      case 'lossPoll': {
+        // Heavy loss (about 20 % on each side of every host, so ~36 % a path) while polls run.
+        add(t, { op: 'loss', loss: 0.36 });
+        for (let k = rng.int(1, 3); k > 0; k--) {
+          add(t + rng.int(0, 1500), {
+            op: 'poll',
+            kind: rng.chance(0.5) ? 'majority' : 'consensus',
+            subject: rng.chance(0.5) ? 'action' : 'value',
+            timeoutMs: rng.int(200, 2000),
+            whenSlack: rng.int(100, 3000),
+          });
+        }
+        add(t + rng.int(2000, 5000), { op: 'loss', loss: network.loss });
+        break;
+      }
     }
   }
 

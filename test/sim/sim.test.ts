@@ -451,13 +451,16 @@ t.test('polls', async (t) => {
     const L = settle(sim);
     sim.runFor(2_000);
     const [a, b] = ids.filter((i) => i !== L) as [MemberId, MemberId];
-    // A 4th member joins at the moment the poll opens: it sees the ballot but is not a voter.
+    // A 4th member that the leader cannot hear: it follows the leader and sees the ballot, but is not a voter.
+    sim.cutOneWay('m4', L);
     sim.start('m4');
+    t.ok(runUntilTrue(sim, () => sim.member('m4').leader() === L, 3_000) !== null, 'm4 follows the leader');
     const id = sim.requestPoll(L, { kind: 'consensus', subject: 'value', timeoutMs: 1_500 }) as string;
     sim.runFor(20);
     const asked = events(sim, 'voteRequest', 'm4').filter((e) => e.event.ballotId === id);
     t.same(asked.map((e) => e.event.canVote), [false], 'm4 sees the ballot as a non-voter');
     sim.vote('m4', id, true);
+    sim.deliver(L, { version: 1, group: 'G.1', from: 'm4', incarnation: 1, term: sim.member('m4').term(), to: L, body: { type: 'memberVote', ballotId: id, yes: true } });
     t.equal(sim.vote(a, id, true), true, `${a} votes yes`);
     t.equal(sim.vote(a, id, false), false, `${a}'s second vote is refused locally`);
     sim.runFor(20);

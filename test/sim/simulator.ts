@@ -76,6 +76,10 @@ export interface Instance {
   pausedUntil: number;
   /** ...and what arrived or fell due meanwhile waits here, in order. */
   backlog: Array<() => void>;
+  /** When its last stall ended (-Infinity if never stalled). */
+  lastPauseEnd: number;
+  /** Started without its hard state (lost, damaged or reset). */
+  amnesiac: boolean;
 }
 
 /** How simulated applications answer ballots: null = abstain. */
@@ -195,6 +199,9 @@ export class Simulator {
   private readonly group: string;
   private time = 0;
   private stopped = false;
+  private readonly baseDelayMax: number;
+  private quietSince = 0;
+  private strangerSeq = 0;
 
   constructor(readonly opts: SimOptions) {
     this.rng = new Rng(opts.seed);
@@ -207,6 +214,8 @@ export class Simulator {
     this.factory = opts.factory ?? ((o) => new GroupMember(o));
     this.codec = opts.codec ?? true;
     this.group = opts.group ?? 'G.1';
+    this.baseDelayMax = opts.network.delayMax;
+    this.updateQuiet();
     this.checker = new Checker({
       seed: opts.seed,
       minSize: opts.minSize,
@@ -216,6 +225,12 @@ export class Simulator {
       at: (t, fn) => this.at(t, fn),
       up: () => this.up(),
       note: (t, member, text) => this.trace.note(t, member, text),
+      known: (id) => this.instances.has(id),
+      quiet: () => ({ since: this.quietSince, delayMax: this.baseDelayMax }),
+      running: (id) => {
+        const i = this.instances.get(id);
+        return i?.up ? i : undefined;
+      },
       ...(opts.ignore ? { ignore: opts.ignore } : {}),
     });
   }
@@ -284,7 +299,7 @@ export class Simulator {
   // ------------------------------------------------------------ membership faults
 
   /** Start a member (a new id, or a crashed/left one again with incarnation + 1 and its hard state). */
-  start(id: MemberId): Instance {
+  start(id: MemberId, opts: { amnesiac?: boolean } = {}): Instance {
     const prev = this.instances.get(id);
     if (prev?.up) throw new Error(`member ${id} is already running`);
     let clock = this.clocks.get(id);
@@ -295,6 +310,12 @@ export class Simulator {
       this.clocks.set(id, clock);
     }
     const incarnation = (prev?.incarnation ?? 0) + 1;
+    const amnesiac = opts.amnesiac ?? false;
+    if (amnesiac) {
+      // Its record is gone (lost, damaged, reset by the operator): the runtime says so to the core.
+      this.hardStates.delete(id);
+      this.checker.amnesiacRestart(id);
+    }
     const hardState = this.hardStates.get(id);
     const member = this.factory({
       group: this.group,
@@ -304,6 +325,7 @@ export class Simulator {
       timers: this.opts.timers,
       random: this.memberRng.fork(`${id}#${incarnation}`),
       ...(hardState ? { hardState: { ...hardState } } : {}),
+      ...(amnesiac ? { amnesiac: true } : {}),
     });
     const inst: Instance = {
       id,
@@ -324,9 +346,11 @@ export class Simulator {
       lastTickAt: -1,
       pausedUntil: -Infinity,
       backlog: [],
+      lastPauseEnd: -Infinity,
+      amnesiac,
     };
     this.instances.set(id, inst);
-    this.trace.note(this.time, id, `start incarnation ${incarnation}${hardState ? ` hardState term=${hardState.term} votedFor=${hardState.votedFor ?? '-'}` : ''}`);
+    this.trace.note(this.time, id, `start incarnation ${incarnation}${amnesiac ? ' AMNESIAC (hard state lost)' : ''}${hardState ? ` hardState term=${hardState.term} votedFor=${hardState.votedFor ?? '-'}` : ''}`);
     this.step(inst, 'start', (m, now) => m.start(now));
     return inst;
   }
@@ -367,6 +391,7 @@ export class Simulator {
     const inst = this.instances.get(id);
     if (!inst?.up) return;
     inst.pausedUntil = Math.max(inst.pausedUntil, this.time + ms);
+    inst.lastPauseEnd = inst.pausedUntil;
     this.trace.note(this.time, id, `PAUSE for ${ms} ms (was ${inst.member.role()} term ${inst.member.term()})`);
     this.at(inst.pausedUntil, () => this.wake(inst));
   }
@@ -376,6 +401,7 @@ export class Simulator {
     for (const i of this.instances.values()) {
       if (i.pausedUntil <= this.time) continue;
       i.pausedUntil = this.time;
+      i.lastPauseEnd = this.time;
       this.wake(i);
     }
   }
@@ -387,22 +413,84 @@ export class Simulator {
 
   partition(...groups: MemberId[][]): void {
     this.network.partition(groups);
+    this.updateQuiet();
     this.trace.note(this.time, 'net', `partition ${groups.map((g) => `{${g.join(',')}}`).join(' | ')}`);
   }
 
   cutOneWay(from: MemberId, to: MemberId): void {
     this.network.cutOneWay(from, to);
+    this.updateQuiet();
     this.trace.note(this.time, 'net', `cut ${from} -> ${to}`);
   }
 
   heal(): void {
     this.network.heal();
+    this.updateQuiet();
     this.trace.note(this.time, 'net', 'heal');
   }
 
   setNetwork(params: Partial<NetworkParams>): void {
     this.network.params = { ...this.network.params, ...params };
+    this.updateQuiet();
     this.trace.note(this.time, 'net', `params ${JSON.stringify(this.network.params)}`);
+  }
+
+  private updateQuiet(): void {
+    const p = this.network?.params ?? this.opts.network;
+    const quiet = (this.network?.isHealed() ?? true) && p.loss === 0 && p.delayMax <= this.baseDelayMax;
+    if (!quiet) this.quietSince = Infinity;
+    else if (this.quietSince === Infinity) this.quietSince = this.time;
+  }
+
+  /** Step one member's wall clock (an NTP step); its monotonic clock is untouched. */
+  stepClock(id: MemberId, ms: number): void {
+    const inst = this.instances.get(id);
+    const clock = this.clocks.get(id);
+    if (!inst || !clock) return;
+    clock.wall += ms;
+    inst.wallOffset += ms;
+    this.trace.note(this.time, id, `WALL CLOCK STEP ${ms > 0 ? '+' : ''}${ms} ms`);
+  }
+
+  /**
+   * A stranger on the network: an envelope from an id nobody started, sent to one member or
+   * to all. It goes through the codec like any frame (the decoder may refuse it: a counted drop
+   * in the runtime) and then the network, like any other message.
+   */
+  forge(env: Envelope, to: MemberId | '' = ''): void {
+    this.strangerSeq++;
+    let wire: Envelope;
+    if (this.codec) {
+      let frame: Uint8Array;
+      try {
+        frame = encodeEnvelope(env);
+      } catch {
+        // Beyond what the wire can carry: a hostile sender writes its own bytes; what matters is the decoder.
+        this.stats.dropped++;
+        return;
+      }
+      const r = decodeEnvelope(frame);
+      if (!r.ok) return void this.stats.dropped++;
+      wire = deepFreeze(r.envelope);
+    } else {
+      wire = deepFreeze(structuredClone(env));
+    }
+    this.trace.note(this.time, env.from, `FORGED ${env.body.type} term ${env.term} inc ${env.incarnation} to ${to || 'all'}`);
+    for (const inst of this.instances.values()) {
+      if (!inst.up || (to !== '' && inst.id !== to)) continue;
+      const delays = this.network.fate(env.from, inst.id);
+      for (const d of delays) {
+        const target = inst;
+        const handle = (): void => {
+          if (!target.up) return;
+          if (target.pausedUntil > this.time) return void target.backlog.push(handle);
+          this.trace.add({ t: this.time, kind: 'recv', member: target.id, env: wire });
+          this.checker.received(target, wire);
+          this.step(target, 'receive', (m, now) => m.receive(wire, now));
+        };
+        this.queue.push(this.time + d, handle);
+      }
+    }
   }
 
   /** Hand `env` to member `to` now, as if it had just arrived (scripted tests forge or replay messages). */
@@ -470,6 +558,7 @@ export class Simulator {
       this.checker.unexpectedError(inst, 'takeOutputs', err);
       return;
     }
+    // The runtime's drain order (MemberDriver): persist and send first, in order; events after.
     let leftNow = false;
     for (const out of outputs) {
       if (out.type === 'send') {
@@ -479,7 +568,13 @@ export class Simulator {
       } else if (out.type === 'persist') {
         this.trace.add({ t: this.time, kind: 'persist', member: inst.id, state: out.state });
         this.hardStates.set(inst.id, { ...out.state });
-      } else {
+      } else if (out.event.type === 'left') {
+        leftNow = true;
+      }
+    }
+    leftNow = false;
+    for (const out of outputs) {
+      if (out.type === 'event') {
         this.stats.events++;
         const ev = out.event;
         if (ev.type !== 'message' && ev.type !== 'messageToLeader' && ev.type !== 'messageFromLeader') this.trace.add({ t: this.time, kind: 'event', member: inst.id, event: ev });

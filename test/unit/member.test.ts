@@ -190,9 +190,36 @@ function leaderOfThree() {
   }
   l.receive(env('a', 0, { type: 'voteReply', preVote: true, electionTerm: 1, granted: true }, 'l'), at(now));
   l.receive(env('a', 1, { type: 'voteReply', preVote: false, electionTerm: 1, granted: true }, 'l'), at(now));
+  // The bootstrap configuration holds the members that voted; b becomes a voter once it acknowledges.
+  for (let round = 0; round < 3; round++) {
+    for (const from of ['a', 'b']) {
+      const c = l.config();
+      l.receive(env(from, 1, { type: 'heartbeatAck', configTerm: c.term, configVersion: c.version, accepted: true }, 'l'), at(now));
+    }
+  }
   l.takeOutputs();
   return { l, now };
 }
+
+t.test('a bootstrap leader starts with the members that voted; others become voters once they acknowledge it', async (t) => {
+  const l = member('l');
+  hb(l, 'a', 1);
+  hb(l, 'b', 1);
+  let now = 0;
+  while (!sends(l.takeOutputs()).some((e) => e.body.type === 'voteRequest')) l.tick(at((now = l.nextDeadline())));
+  l.receive(env('a', 0, { type: 'voteReply', preVote: true, electionTerm: 1, granted: true }, 'l'), at(now));
+  l.receive(env('a', 1, { type: 'voteReply', preVote: false, electionTerm: 1, granted: true }, 'l'), at(now));
+  t.same(l.config().voters, ['a', 'l'], 'b proposed but silent: not a voter');
+  const ack = (from: string) => {
+    const c = l.config();
+    l.receive(env(from, 1, { type: 'heartbeatAck', configTerm: c.term, configVersion: c.version, accepted: true }, 'l'), at(now + 1));
+  };
+  hb(l, 'x', now + 1); // a phantom: heard, never acknowledges
+  ack('a');
+  t.same(l.config().voters, ['a', 'l'], 'heartbeats alone make no voter');
+  ack('b');
+  t.same(l.config().voters, ['a', 'b', 'l'], 'b acknowledged: added');
+});
 
 t.test('polls: one vote per voter, non-voters ignored, early decision, tally in the result', async (t) => {
   const { l, now } = leaderOfThree();

@@ -1,0 +1,205 @@
+/**
+ * Invariants for the rules of docs/protocol.md that are about *when* a member
+ * may act and *whom* it may believe, checked from the outside (what each member
+ * received, sent and reported), never from the core's internals:
+ *
+ * - check-quorum-stepdown: a leader that has heard no quorum of its voters (in
+ *   its term) for peerTimeout steps down within one heartbeat (+ timer jitter);
+ * - act-within-lease: a leader acts as leader (leader heartbeat, ballot, poll
+ *   result) only within electionMin of its previous heartbeat, the time its
+ *   followers promised not to elect anybody else (a stalled leader must not
+ *   wake up and speak for a group that may have moved on);
+ * - vote-outside-lease: a member grants no (pre-)vote to a disruptive candidate
+ *   while it heard its leader within electionMin (unless the leader handed over);
+ * - follower-drops-silent-leader: a follower that has not heard its leader for
+ *   peerTimeout reports no leader;
+ * - stepdown-ends-polls: a leader that stops leading ends its open polls in the
+ *   same step, with a definite result;
+ * - leader-traffic-from-leader: ballots reach the application only from the
+ *   member's leader of its current term; results only from the leader that
+ *   opened the ballot;
+ * - data-channels: `fromLeader` data only from the current leader to its
+ *   addressee, `toLeader` data only at a leader.
+ */
+import type { AppEvent, Output } from '../../agent/core/events.js';
+import type { Envelope, MemberId } from '../../agent/core/messages.js';
+import { quorum, type CheckerHooks, type Fail } from './checker.js';
+import type { Instance } from './simulator.js';
+
+interface LeaderTrack {
+  term: number;
+  /** Last time the leader heard each voter in its term. */
+  heard: Map<MemberId, number>;
+  /** When it last sent a leader heartbeat (or became leader). */
+  lastHeartbeat: number;
+  /** Ballots it opened and has not announced a result for. */
+  open: Set<string>;
+}
+
+interface FollowTrack {
+  leader: MemberId;
+  term: number;
+  /** Last accepted leader heartbeat (or adoption of this leader). */
+  contact: number;
+}
+
+export interface Before {
+  role: string;
+  term: number;
+  leader: MemberId | null;
+}
+
+export class RuleChecks {
+  private readonly leaders = new Map<string, LeaderTrack>();
+  private readonly follows = new Map<string, FollowTrack>();
+  /** The envelope an instance is handling in its current step. */
+  private readonly pending = new Map<string, Envelope>();
+  private readonly period: number;
+
+  constructor(
+    private readonly hooks: CheckerHooks,
+    private readonly fail: Fail,
+  ) {
+    this.period = Math.max(10, Math.min(100, Math.floor(hooks.timers.heartbeat / 4)));
+    const sweep = (): void => {
+      this.sweep();
+      this.hooks.at(this.hooks.now() + this.period, sweep);
+    };
+    this.hooks.at(this.period, sweep);
+  }
+
+  received(inst: Instance, env: Envelope): void {
+    this.pending.set(inst.key, env);
+  }
+
+  /** Openers of ballots as the checker saw them sent. */
+  openerOf: (ballotId: string) => MemberId | undefined = () => undefined;
+
+  afterStep(inst: Instance, before: Before, outputs: readonly Output[]): void {
+    const env = this.pending.get(inst.key);
+    this.pending.delete(inst.key);
+    const m = inst.member;
+    const role = m.role();
+    const term = m.term();
+    const leader = m.leader();
+    const now = this.hooks.now();
+    const t = this.hooks.timers;
+    const slack = this.hooks.slack + 1;
+
+    // Leases as they stood before this step (the step's own effects come after).
+    const follow = this.follows.get(inst.key);
+    const inLeaseBefore = before.role === 'leader' || (before.leader !== null && follow !== undefined && follow.leader === before.leader && now - follow.contact < t.electionMin);
+
+    let track = this.leaders.get(inst.key);
+    if (role === 'leader' && (!track || track.term !== term)) {
+      track = { term, heard: new Map(), lastHeartbeat: -Infinity, open: new Set() };
+      for (const v of m.config().voters) track.heard.set(v, now);
+      this.leaders.set(inst.key, track);
+    }
+    const wasLeading = before.role === 'leader' ? this.leaders.get(inst.key) : undefined;
+
+    for (const o of outputs) {
+      if (o.type !== 'send') continue;
+      const b = o.envelope.body;
+      if (b.type === 'voteReply' && b.granted && env?.body.type === 'voteRequest' && !env.body.transfer && env.from === o.envelope.to) {
+        const disruptive = env.body.preVote || env.body.electionTerm > before.term;
+        if (disruptive && inLeaseBefore) {
+          this.fail('vote-outside-lease', `${inst.id} granted a ${env.body.preVote ? 'pre-' : ''}vote for term ${env.body.electionTerm} to ${env.from} while in its leader's lease (${before.role === 'leader' ? 'it leads' : `heard ${before.leader} ${now - (follow?.contact ?? 0)} ms ago, electionMin ${t.electionMin}`})`);
+        }
+      }
+      const lt = wasLeading ?? track;
+      if (!lt) continue;
+      const acting = b.type === 'leaderHeartbeat' || b.type === 'ballot' || (b.type === 'pollResult' && role === 'leader');
+      if (acting && now - lt.lastHeartbeat > t.electionMin + slack && lt.lastHeartbeat !== -Infinity) {
+        this.fail('act-within-lease', `${inst.id} (leader of term ${lt.term}) sent ${b.type} ${now - lt.lastHeartbeat} ms after its previous heartbeat, past its followers' lease (electionMin ${t.electionMin})`);
+      }
+      if (b.type === 'leaderHeartbeat') lt.lastHeartbeat = now;
+      if (b.type === 'ballot') lt.open.add(b.ballotId);
+      if (b.type === 'pollResult') lt.open.delete(b.ballotId);
+    }
+
+    if (wasLeading && (role !== 'leader' || term !== wasLeading.term)) {
+      if (wasLeading.open.size > 0) {
+        this.fail('stepdown-ends-polls', `${inst.id} stopped leading term ${wasLeading.term} with polls still open: ${[...wasLeading.open].join(', ')}`);
+      }
+      if (role !== 'leader') this.leaders.delete(inst.key);
+    }
+    if (role === 'leader' && track && env && env.term === term && env.from !== inst.id) track.heard.set(env.from, now);
+
+    // Followers: whom they follow, and when they last heard it lead.
+    if (role !== 'leader' && leader !== null) {
+      const f = this.follows.get(inst.key);
+      if (!f || f.leader !== leader || f.term !== term) this.follows.set(inst.key, { leader, term, contact: now });
+      else if (env?.body.type === 'leaderHeartbeat' && env.from === leader && env.term === term) f.contact = now;
+    } else {
+      this.follows.delete(inst.key);
+    }
+
+    for (const o of outputs) if (o.type === 'event') this.onEvent(inst, o.event, env, role, term, leader);
+  }
+
+  private onEvent(inst: Instance, e: AppEvent, env: Envelope | undefined, role: string, term: number, leader: MemberId | null): void {
+    const fromNet = env !== undefined;
+    switch (e.type) {
+      case 'voteRequest':
+        if (fromNet && env.body.type === 'ballot' && (env.from !== leader || env.term !== term)) {
+          this.fail('leader-traffic-from-leader', `${inst.id} (term ${term}, leader ${leader ?? 'none'}) showed ballot ${e.ballotId} from ${env.from} (term ${env.term})`);
+        }
+        return;
+      case 'voteResult':
+        if (fromNet && env.body.type === 'pollResult') {
+          const opener = this.openerOf(e.ballotId);
+          if (opener !== undefined && env.from !== opener) this.fail('leader-traffic-from-leader', `${inst.id} took the result of ${e.ballotId} from ${env.from}, but ${opener} opened it`);
+          if (opener === undefined) this.fail('leader-traffic-from-leader', `${inst.id} took a result for ${e.ballotId}, which no leader opened, from ${env.from}`);
+        }
+        return;
+      case 'messageFromLeader':
+        if (e.from === inst.id) return;
+        if (!fromNet || env.body.type !== 'data' || env.to !== inst.id || env.from !== leader || env.term !== term) {
+          this.fail('data-channels', `${inst.id} (term ${term}, leader ${leader ?? 'none'}) delivered messageFromLeader from ${e.from}${env ? ` (envelope term ${env.term}, to '${env.to}')` : ''}`);
+        }
+        return;
+      case 'messageToLeader':
+        if (role !== 'leader') this.fail('data-channels', `${inst.id} delivered messageToLeader from ${e.from} while ${role}`);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Timed rules, every `period` ms of virtual time. */
+  private sweep(): void {
+    const now = this.hooks.now();
+    const t = this.hooks.timers;
+    const slack = this.hooks.slack + this.period + 2;
+    for (const inst of this.hooks.up()) {
+      if (inst.pausedUntil > now) continue;
+      const awake = inst.lastPauseEnd;
+      const m = inst.member;
+      const track = this.leaders.get(inst.key);
+      if (track && m.role() === 'leader') {
+        const voters = m.config().voters;
+        const times: number[] = [];
+        for (const v of voters) {
+          if (!track.heard.has(v)) track.heard.set(v, now); // a voter just added counts as heard
+          times.push(v === inst.id ? Infinity : (track.heard.get(v) as number));
+        }
+        times.sort((a, b) => b - a);
+        const q = quorum(voters.length, this.hooks.minSize);
+        // Quorum contact lasts until the q-th most recent voter's contact is peerTimeout old.
+        const qth = times[q - 1] ?? -Infinity;
+        const lostAt = qth + t.peerTimeout;
+        if (now > Math.max(lostAt, awake) + t.heartbeat + slack) {
+          this.fail('check-quorum-stepdown', `${inst.id} still leads term ${track.term} ${now - lostAt} ms after it lost contact with a quorum of [${voters.join(',')}] (peerTimeout ${t.peerTimeout}, heartbeat ${t.heartbeat})`);
+          track.heard.clear(); // report once
+          for (const v of voters) track.heard.set(v, now);
+        }
+      }
+      const f = this.follows.get(inst.key);
+      if (f && m.role() !== 'leader' && m.leader() === f.leader && now > Math.max(f.contact, awake) + t.peerTimeout + slack) {
+        this.fail('follower-drops-silent-leader', `${inst.id} still follows ${f.leader} (term ${f.term}) ${now - f.contact} ms after its last leader heartbeat (peerTimeout ${t.peerTimeout})`);
+        f.contact = now; // report once
+      }
+    }
+  }
+}
