@@ -139,8 +139,8 @@ export class GroupMember {
 
   private started = false;
   private left = false;
-  /** Amnesia (see MemberOptions.amnesiac): no votes before this monotonic time... */
-  private amnesiaUntil = -Infinity;
+  /** Amnesia (see MemberOptions.amnesiac): no votes before this monotonic time (Infinity until armed)... */
+  private amnesiaUntil = Infinity;
   /** ...and none for a term up to this one (Infinity while the quarantine lasts). */
   private noVoteThrough = -1;
   /** Highest term seen on any accepted envelope (an amnesiac's floor). */
@@ -225,7 +225,7 @@ export class GroupMember {
     if (!this.started || this.left) return Infinity;
     let next = Math.min(this.heartbeatAt, this.table.nextExpiry(this.timers.peerTimeout), this.ballots.nextDeadline());
     if (this.state !== 'leader') next = Math.min(next, this.electionAt);
-    if (this.state !== 'leader' && this.leaderId !== null) next = Math.min(next, this.leaderContact + this.timers.peerTimeout + 1);
+    next = Math.min(next, this.silentLeaderDeadline());
     if (this.noVoteThrough === Infinity) next = Math.min(next, this.amnesiaUntil);
     const ls = this.leaderState;
     if (ls) {
@@ -240,7 +240,6 @@ export class GroupMember {
   start(now: Instant): void {
     if (this.started || this.left) return;
     this.started = true;
-    if (this.noVoteThrough === Infinity) this.amnesiaUntil = now.mono + this.timers.peerTimeout;
     this.table.heard(this.id, this.incarnation, now.mono);
     this.table.setEndpoint(this.id, this.endpoint);
     this.emit({ type: 'memberJoined', member: this.id });
@@ -257,7 +256,7 @@ export class GroupMember {
     for (const [id, a] of this.announced) if (t >= a.until) this.announced.delete(id);
     // A follower that has not heard its leader lead for peerTimeout has no leader (the leader's
     // own check-quorum gives up within the same time), whatever else it hears from it.
-    if (this.state !== 'leader' && this.leaderId !== null && t - this.leaderContact > this.timers.peerTimeout) this.loseLeader(now);
+    this.dropSilentLeader(now);
     this.maybeRecover(now);
     if (this.state === 'leader') this.leaderTick(now);
     else if (t >= this.electionAt) this.electionTimeout(now);
@@ -269,14 +268,48 @@ export class GroupMember {
     }
   }
 
+  /** When a follower gives up on a leader it no longer hears lead (Infinity: no such leader). */
+  private silentLeaderDeadline(): number {
+    return this.state !== 'leader' && this.leaderId !== null ? this.leaderContact + this.timers.peerTimeout + 1 : Infinity;
+  }
+
+  private dropSilentLeader(now: Instant): void {
+    if (now.mono >= this.silentLeaderDeadline()) this.loseLeader(now);
+  }
+
+  /** Leader traffic (ballots, leader→member data) counts only from our leader, in our term. */
+  private fromOurLeader(env: Envelope): boolean {
+    return env.from === this.leaderId && env.term === this.currentTerm && this.state !== 'leader';
+  }
+
+  /** A member may become a voter once it has acknowledged this leader (see manageConfig). */
+  private mayBecomeVoter(member: MemberId): boolean {
+    return this.leaderState?.acked.has(member) ?? false;
+  }
+
   /** Checks every input makes before anything else: the amnesia quarantine, and a leader's stall. */
   private beforeInput(now: Instant): void {
-    if (this.noVoteThrough === Infinity && now.mono >= this.amnesiaUntil) {
-      // Quarantine over: every term this member may have voted in before is one it has now heard of
-      // (docs/protocol.md §4.4). Vote only above them; adopting a term without a vote is always safe.
-      this.noVoteThrough = this.maxSeenTerm;
-      if (this.currentTerm < this.maxSeenTerm) this.becomeFollower(this.maxSeenTerm, null, now);
+    this.endQuarantine(now);
+    this.checkStall(now);
+  }
+
+  private endQuarantine(now: Instant): void {
+    if (this.noVoteThrough !== Infinity) return;
+    // The quarantine runs for peerTimeout from the moment the member hears enough others to ever
+    // win an election (minSize, itself included): long enough to hear every live member's term.
+    // A member cut off meanwhile stays quiet, however long the cut lasts.
+    if (this.amnesiaUntil === Infinity && this.table.alive(now.mono, this.timers.peerTimeout).length >= this.minSize) {
+      this.amnesiaUntil = now.mono + this.timers.peerTimeout;
     }
+    if (now.mono >= this.amnesiaUntil) {
+      // Quarantine over: a term this member may have voted in before is one some live member still
+      // holds (it has heard them all by now), or one above them all that only it reached (its own
+      // failed campaign). Vote only above both (docs/protocol.md §4.4); its own campaigns skip them.
+      this.noVoteThrough = this.maxSeenTerm + 1;
+    }
+  }
+
+  private checkStall(now: Instant): void {
     if (this.state === 'leader' && now.mono - this.lastLeaderHeartbeat >= this.timers.electionMin) {
       // Stalled (a frozen process, a blocked loop) past the lease its followers granted: another
       // leader may exist already. Step down before acting; the group re-elects (maybe us again).
@@ -290,7 +323,7 @@ export class GroupMember {
     if (env.version !== PROTOCOL_VERSION || env.group !== this.group) return void this.counters.misrouted++;
     if (env.from === this.id) return; // our own broadcast looped back by the bus
     if (env.to !== '' && env.to !== this.id) return void this.counters.misrouted++;
-    if (isAbsurd(env)) return void this.counters.absurd++;
+    if (this.isAbsurd(env)) return void this.counters.absurd++;
     this.beforeInput(now);
     this.maxSeenTerm = Math.max(this.maxSeenTerm, env.term, env.body.type === 'voteRequest' ? env.body.electionTerm : 0);
     if (env.body.type === 'timeoutNow') {
@@ -332,7 +365,7 @@ export class GroupMember {
         return this.openPoll(body, env.from, now);
       case 'ballot':
         // Only our leader of this term opens ballots: not a stranger, not a leader we left behind.
-        if (env.from !== this.leaderId || env.term !== this.currentTerm || this.state === 'leader') return void this.counters.notFromLeader++;
+        if (!this.fromOurLeader(env)) return void this.counters.notFromLeader++;
         return this.onBallot(body, env.from, now);
       case 'memberVote':
         return this.countVote(body, env.from, now);
@@ -549,8 +582,9 @@ export class GroupMember {
 
   private startCampaign(now: Instant, phase: 'pre' | 'real', transfer: boolean): void {
     this.resetElectionTimer(now.mono);
-    // A campaign ends in a vote for ourselves: an amnesiac may cast none yet.
-    if (this.currentTerm + 1 <= this.noVoteThrough) return this.abandonCampaign();
+    // A campaign ends in a vote for ourselves: an amnesiac casts none yet, and later none at or below its floor.
+    if (this.noVoteThrough === Infinity) return this.abandonCampaign();
+    const nextTerm = Math.max(this.currentTerm, this.noVoteThrough) + 1;
     let voters: MemberId[];
     let proposed: MemberId[] = [];
     if (isBootstrap(this.voterConfig)) {
@@ -569,10 +603,10 @@ export class GroupMember {
         this.emit({ type: 'leaderExited', leader: old, term: this.currentTerm });
       }
       this.counters.elections++;
-      this.setHardState(this.currentTerm + 1, this.id);
+      this.setHardState(nextTerm, this.id);
     }
     this.state = 'candidate';
-    const term = phase === 'pre' ? this.currentTerm + 1 : this.currentTerm;
+    const term = phase === 'pre' ? nextTerm : this.currentTerm;
     this.campaign = { phase, term, voters, proposed, grants: new Set([this.id]), transfer };
     this.broadcast({
       type: 'voteRequest',
@@ -775,7 +809,7 @@ export class GroupMember {
     else {
       // A joiner becomes a voter once it has acknowledged this leader: an id that only sends
       // heartbeats (a phantom, a misconfigured board) never gets to hold the group's quorum.
-      const joiner = [...alive].sort().find((m) => !voters.includes(m) && !ls.departed.has(m) && ls.acked.has(m));
+      const joiner = [...alive].sort().find((m) => !voters.includes(m) && !ls.departed.has(m) && this.mayBecomeVoter(m));
       if (joiner !== undefined && ls.leavingDeadline === null) next = [...voters, joiner].sort();
     }
     if (!next) return;
@@ -846,7 +880,7 @@ export class GroupMember {
     const base = { from: env.from, payload: d.payload, sentAt: d.sentAt, receivedAt: now.wall };
     if (d.channel === 'group') this.emit({ type: 'message', ...base });
     else if (d.channel === 'fromLeader') {
-      if (env.from !== this.leaderId || env.term !== this.currentTerm || this.state === 'leader') return void this.counters.notFromLeader++;
+      if (!this.fromOurLeader(env)) return void this.counters.notFromLeader++;
       this.emit({ type: 'messageFromLeader', ...base });
     }
     else if (this.state === 'leader') this.emit({ type: 'messageToLeader', ...base });
@@ -1024,18 +1058,18 @@ export class GroupMember {
     this.outputs.push({ type: 'event', event });
   }
 
+  /** Values no member can hold: a term beyond the ceiling, a configuration newer than its sender's term. */
+  private isAbsurd(env: Envelope): boolean {
+    if (env.term > TERM_CEILING) return true;
+    const b = env.body;
+    if (b.type === 'voteRequest') return b.electionTerm > TERM_CEILING || b.configTerm > b.electionTerm;
+    if (b.type === 'leaderHeartbeat') return b.config.term > env.term;
+    if (b.type === 'voteReply') return b.electionTerm > TERM_CEILING;
+    return false;
+  }
+
   private assertActive(): void {
     if (this.left) throw new LeftGroupError(this.group);
   }
 }
 
-
-/** Values no member can hold: a term beyond the ceiling, a configuration newer than its sender's term. */
-function isAbsurd(env: Envelope): boolean {
-  if (env.term > TERM_CEILING) return true;
-  const b = env.body;
-  if (b.type === 'voteRequest') return b.electionTerm > TERM_CEILING || b.configTerm > b.electionTerm;
-  if (b.type === 'leaderHeartbeat') return b.config.term > env.term;
-  if (b.type === 'voteReply') return b.electionTerm > TERM_CEILING;
-  return false;
-}

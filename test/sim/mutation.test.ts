@@ -13,9 +13,13 @@ import { GroupMember, type MemberOptions } from '../../agent/core/member.js';
 import type { Output } from '../../agent/core/events.js';
 import type { Envelope } from '../../agent/core/messages.js';
 import { runSeed } from './run.js';
+import { group, runUntilTrue, settle } from './scripted.js';
+import type { Simulator } from './simulator.js';
+import { MUTANTS } from './mutants.js';
 import type { MemberFactory } from './simulator.js';
 
-const MAX_SEEDS = 300;
+const MAX_SEEDS = Number(process.env.MUTANT_SEEDS ?? 600);
+const ALL = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7'];
 
 /** Grants real votes it would refuse: rewrites its outgoing refusals (it persists nothing). */
 class LyingVoter extends GroupMember {
@@ -73,6 +77,16 @@ const cases: Array<{ name: string; factory: MemberFactory; rules: string[]; igno
     rules: ['one-leader-per-term', 'follow-current-leader', 'leader-events'],
     seeds: 1500,
   },
+  { name: 'a leader that keeps leading without a quorum (no check-quorum)', factory: some(MUTANTS.noCheckQuorum, ALL), rules: ['check-quorum-stepdown'] },
+  { name: 'followers without a leader lease', factory: some(MUTANTS.noLease, ALL), rules: ['vote-outside-lease'] },
+  { name: 'a leader that acts after a stall without checking its lease', factory: some(MUTANTS.stallBlind, ALL), rules: ['act-within-lease'] },
+  { name: 'a leader that steps down and leaves its polls open', factory: some(MUTANTS.pollsLeftOpen, ALL), rules: ['stepdown-ends-polls'] },
+  { name: 'a follower that keeps a silent leader', factory: some(MUTANTS.keepsSilentLeader, ALL), rules: ['follower-drops-silent-leader'] },
+  { name: 'members that take ballots and leader data from anyone', factory: some(MUTANTS.anyLeader, ALL), rules: ['leader-traffic-from-leader', 'data-channels', 'result-matches-leader'] },
+  { name: 'members that give up on the result at the deadline (no grace)', factory: some(MUTANTS.noGrace, ALL), rules: ['connected-gets-leader-outcome', 'poll-agreement'] },
+  { name: 'a leader that counts votes handled after the deadline', factory: some(MUTANTS.lateVotes, ALL), rules: ['poll-deadline'] },
+  { name: 'members that adopt absurd terms', factory: some(MUTANTS.absurdTerms, ALL), rules: ['wire-encodable'] },
+  { name: 'a leader that makes any id it hears a voter', factory: some(MUTANTS.admitsPhantoms, ALL), rules: ['voters-are-members'] },
   {
     name: 'a leader that inflates poll tallies',
     factory: some(InflatedTally, ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7']),
@@ -95,5 +109,79 @@ for (const c of cases) {
     t.ok(v && c.rules.includes(v.rule), `reported as one of ${c.rules.join(', ')} (got ${v?.rule})`);
     t.same(runSeed(found.seed).violations, [], 'the correct core passes the same seed');
     t.same(runSeed(found.seed, opts).violations, found.violations, 'replaying the seed reproduces the same violation');
+  });
+}
+
+/**
+ * Rules whose breach needs a precise schedule that random seeds rarely build: each scenario runs
+ * once with the correct core (no violation) and once with the mutant (the named invariant fires).
+ */
+const scenarios: Array<{ name: string; Broken: new (opts: MemberOptions) => GroupMember; rules: string[]; run: (factory: MemberFactory | undefined) => Simulator }> = [
+  {
+    // 31a0bd1: voters that moved on to a newer leader still heart-beat to the old one; they must
+    // not count toward its check-quorum, or two leaders (old term and new) lead side by side.
+    name: 'the 31a0bd1 regression: voters of a newer term keep the old leader alive',
+    Broken: MUTANTS.anyTermKeepsLeader,
+    rules: ['check-quorum-stepdown'],
+    run: (factory) => {
+      let cut: { L: string; d: string; X: string[] } | null = null;
+      const sim = group(['m1', 'm2', 'm3', 'm4', 'm5'], {
+        minSize: 3,
+        ...(factory ? { factory } : {}),
+        shape: (env, from, to) => {
+          if (!cut) return null;
+          if (from === cut.L && cut.X.includes(to)) return []; // X no longer hears the old leader...
+          // ...nor does the old side hear the new leader: only the others' member heartbeats get through.
+          if (cut.X.includes(from) && (to === cut.L || to === cut.d) && env.body.type !== 'memberHeartbeat') return [];
+          return null;
+        },
+      });
+      const L = settle(sim);
+      const others = sim.ids().filter((i) => i !== L);
+      cut = { L, d: others[0] as string, X: others.slice(1) };
+      const term = sim.member(L).term();
+      runUntilTrue(sim, () => sim.up().some((i) => i.id !== L && i.member.role() === 'leader' && i.member.term() > term), 15_000);
+      sim.runFor(3 * sim.opts.timers.peerTimeout);
+      return sim;
+    },
+  },
+  {
+    // A member that lost its vote record restarts and is asked, in the same term, by another candidate.
+    name: 'an amnesiac member that votes at once',
+    Broken: MUTANTS.amnesiacVotes,
+    rules: ['one-vote-per-term'],
+    run: (factory) => {
+      const sim = group(['m1', 'm2', 'm3'], { ...(factory ? { factory } : {}) });
+      const L = settle(sim);
+      const term = sim.member(L).term();
+      const voter = sim.ids().find((i) => i !== L && sim.hardState(i)?.votedFor === L && sim.hardState(i)?.term === term);
+      if (!voter) throw new Error(`no follower voted for ${L} in term ${term}`);
+      const other = sim.ids().find((i) => i !== L && i !== voter) as string;
+      sim.crash(voter);
+      const config = sim.member(L).config();
+      sim.start(voter, { amnesiac: true });
+      sim.deliver(voter, {
+        version: 1,
+        group: 'G.1',
+        from: other,
+        incarnation: sim.instance(other)?.incarnation ?? 1,
+        term,
+        to: '',
+        body: { type: 'voteRequest', preVote: false, electionTerm: term, configTerm: config.term, configVersion: config.version, proposedVoters: [], transfer: false },
+      });
+      sim.runFor(100);
+      return sim;
+    },
+  },
+];
+
+for (const c of scenarios) {
+  t.test(`the checker catches ${c.name} (scripted)`, async (t) => {
+    const good = c.run(undefined);
+    t.same(good.checker.violations.map((v) => `[${v.rule}] ${v.text}`), [], 'the correct core passes the scenario');
+    const bad = c.run((opts) => new c.Broken(opts));
+    const v = bad.checker.violations[0];
+    t.comment(`[${v?.rule}] at ${v?.t} ms: ${v?.text}`);
+    t.ok(v && c.rules.includes(v.rule), `reported as one of ${c.rules.join(', ')} (got ${v?.rule ?? 'nothing'})`);
   });
 }

@@ -171,19 +171,27 @@ export class PollChecks {
    * network, delivers that leader's result, never a local timeout of its own.
    */
   private checkConnectedOutcome(inst: Instance, e: Extract<AppEvent, { type: 'voteResult' }>): void {
-    const at = this.announcedAt.get(e.ballotId);
-    const opener = this.ballots.get(e.ballotId)?.leader;
-    if (at === undefined || opener === undefined || opener === inst.id) return;
+    const info = this.ballots.get(e.ballotId);
+    if (!info || info.leader === inst.id) return;
     const sent = this.results.get(e.ballotId) ?? [];
     if (sent.some((r) => r.outcome === e.outcome && r.tally.yes === e.tally.yes && r.tally.no === e.tally.no && r.tally.voters === e.tally.voters)) return;
+    // A local timeout. Was the member connected to the opener all along, on a quiet network?
     const now = this.hooks.now();
+    const from = info.openedAt;
     const quiet = this.hooks.quiet();
-    const leader = this.hooks.running(opener);
-    const connected = quiet.since <= at && inst.startedAt <= at && inst.lastPauseEnd <= at && leader !== undefined && leader.startedAt <= at && leader.lastPauseEnd <= at && leader.pausedUntil <= now;
-    if (connected && now - at > quiet.delayMax + this.hooks.slack + 1) {
-      this.fail('connected-gets-leader-outcome', `${inst.id} delivered its own ${e.outcome} for ${e.ballotId} ${now - at} ms after ${opener} announced its result, on a quiet network`);
+    const leader = this.hooks.running(info.leader);
+    const connected = quiet.since <= from && inst.startedAt <= from && inst.lastPauseEnd <= from && leader !== undefined && leader.startedAt <= from && leader.lastPauseEnd <= from && leader.pausedUntil <= now;
+    if (!connected) return;
+    const late = quiet.delayMax + this.hooks.slack + 1;
+    // The opener decides by its deadline at the latest: a member must wait that long plus a delay...
+    const leaderDeadline = from + info.ballot.timeoutMs;
+    // ...and a result it announced must have arrived.
+    const at = this.announcedAt.get(e.ballotId);
+    if (now < leaderDeadline + late || (at !== undefined && now - at > late)) {
+      this.fail('connected-gets-leader-outcome', `${inst.id} delivered its own ${e.outcome} for ${e.ballotId} at ${now} ms (the opener ${info.leader}'s deadline ${leaderDeadline} ms${at !== undefined ? `, its result sent at ${at} ms` : ''}), connected on a quiet network`);
     }
   }
+
 
   /** The instance must deliver a result for `ballotId` by `timeoutMs` + grace from now, if it stays up. */
   private owe(inst: Instance, ballotId: string, timeoutMs: number | undefined, when: number, how: 'saw' | 'requested'): void {
