@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /** The `cohort` command line: agent, status, demo. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, prepareStateDir } from './config.js';
 import { makeLogger, runAgent, stopOnSignals } from './daemon.js';
 import { MdnsOptionsError } from '../discovery/mdns.js';
 import { formatStatusTable } from './status-table.js';
+import { StateFileError } from './runtime/hard-state-store.js';
 import type { AgentStatus } from './runtime/agent.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -23,7 +24,7 @@ program
   .command('agent')
   .description('run an agent: join groups, host components, serve status')
   .option('-c, --config <file>', 'YAML config file (flags override it)')
-  .option('--node <name>', 'node id, unique in the fleet (default: host name)')
+  .option('--node <name>', 'node id, unique in the fleet (default: <hostname>-<first 6 hex of /etc/machine-id>)')
   .option('-g, --group <Type.instance>', 'join a group as this agent (repeatable)', collect)
   .option('--min-size <n>', 'least members that may elect a leader (default 2)')
   .option('--listen <host>', 'address to bind (default 127.0.0.1)')
@@ -35,7 +36,9 @@ program
   .option('--interface <name|address>', 'mDNS: interface name or IPv4 address to announce on (default: follows --advertise/--listen)')
   .option('--timers <spec>', 'preset (riaps, lan, slow) and/or heartbeat=..,electionMin=..,electionMax=..,peerTimeout=..,consensusTimeout=..')
   .option('--http <host:port>', 'serve /status, /metrics, /events and the control API')
-  .option('--state-dir <dir>', 'persist votes and incarnations here (recommended)')
+  .option('--state-dir <dir>', 'persist votes and incarnations under DIR/<node>/ (default: /var/lib/cohort for root, else $XDG_STATE_HOME/cohort or ~/.local/state/cohort)')
+  .option('--no-state', 'keep votes in memory only: a restarted member may vote twice in a term (members start amnesiac)')
+  .option('--reset-state', 'move damaged or lost state files aside and start those members amnesiac, instead of refusing to start')
   .option('--component <file>', 'host a component module (joins the --group groups)', collect)
   .addOption(new Option('--auto-vote <answer>', "how this agent's own member votes").choices(['yes', 'no', 'abstain']))
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
@@ -47,6 +50,7 @@ program
     }));
     let config;
     try {
+      if (o.state === false && o.stateDir !== undefined) throw new ConfigError('--state-dir and --no-state contradict each other: pick one');
       config = loadConfig((o.config as string | undefined) ?? null, {
         node: o.node,
         groups: components.length > 0 ? undefined : o.group,
@@ -60,11 +64,13 @@ program
         interface: o.interface,
         timers: o.timers,
         http: o.http,
-        stateDir: o.stateDir,
+        stateDir: o.state === false ? 'none' : o.stateDir,
+        resetState: o.resetState === true ? true : undefined,
         components: components.length > 0 ? components : undefined,
         autoVote: o.autoVote,
         logLevel: o.logLevel,
       });
+      if (config.stateDir) prepareStateDir(config.stateDir, config.node, o.stateDir !== undefined ? '--state-dir' : 'state directory (set --state-dir or --no-state)');
     } catch (err) {
       if (err instanceof ConfigError) {
         process.stderr.write(`cohort agent: ${err.message}\n`);
@@ -80,6 +86,11 @@ program
       if (err instanceof MdnsOptionsError) {
         process.stderr.write(`cohort agent: ${err.message}\n`);
         process.exit(2);
+      }
+      if (err instanceof StateFileError) {
+        // Damaged or lost vote records: refuse to start (a silent reset could vote twice in a term).
+        process.stderr.write(`cohort agent: ${err.message}\n`);
+        process.exit(1);
       }
       log.fatal({ err }, 'agent failed to start');
       process.exit(1);

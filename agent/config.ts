@@ -2,9 +2,9 @@
  * The agent's configuration: a YAML file and/or command-line flags, validated
  * into one {@link AgentConfig}. Every error names the bad field.
  */
-import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { homedir, hostname } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { TIMER_NAMES, TIMER_PRESETS, TimerSettingsError, validateTimers, type TimerSettings } from './core/timers.js';
 
@@ -52,8 +52,16 @@ export interface AgentConfig {
   /** mDNS only: interface name (eth0) or IPv4 address to announce and browse on. Null: the
    *  agent's own address decides (loopback stays on this machine), else bonjour's default. */
   interface: string | null;
-  /** Directory for hard state; null keeps it in memory (a restart may then vote twice in a term). */
+  /** Directory for hard state (records under `<stateDir>/<node>/`). Default: /var/lib/cohort for root,
+   *  else $XDG_STATE_HOME/cohort or ~/.local/state/cohort. `none` (null here) keeps it in memory: a
+   *  restarted member may then vote twice in a term, so members start amnesiac and abstain a while. */
   stateDir: string | null;
+  /** Move damaged or lost state records aside (`<file>.damaged-<time>`) and start those members
+   *  amnesiac, instead of refusing to start. For a one-off recovery, not for every start. */
+  resetState: boolean;
+  /** Where `node` came from: `config` (given), `machine-id` (host name + machine id, the default) or
+   *  `hostname` (no machine id found: the bare host name, which cloned images share). */
+  nodeSource: 'config' | 'machine-id' | 'hostname';
   /** Groups the agent joins itself, as component `agent`. */
   groups: GroupConfig[];
   /** How the agent's own member answers ballots. */
@@ -66,8 +74,66 @@ const NODE_RE = /^[A-Za-z0-9_-]{1,100}$/;
 const GROUP_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,99}\.[A-Za-z_][A-Za-z0-9_-]{0,99}$/;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+const MACHINE_ID_FILES = ['/etc/machine-id', '/var/lib/dbus/machine-id'];
+
+/**
+ * The default node id, `<hostname>-<first 6 hex of the machine id>`: unique per board even when a
+ * fleet of fresh images all call themselves `raspberrypi`, and stable across restarts. Without a
+ * machine id it is the bare host name (source `hostname`; the agent warns).
+ */
+export function defaultNode(
+  host: string = hostname(),
+  readId: (file: string) => string = (file) => readFileSync(file, 'utf8'),
+): { node: string; source: 'machine-id' | 'hostname' } {
+  const base = host.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 93) || 'node';
+  for (const file of MACHINE_ID_FILES) {
+    let id = '';
+    try {
+      id = readId(file).trim().toLowerCase();
+    } catch {
+      continue;
+    }
+    if (/^[0-9a-f]{32}$/.test(id)) return { node: `${base}-${id.slice(0, 6)}`, source: 'machine-id' };
+  }
+  return { node: base, source: 'hostname' };
+}
+
 export function defaultNodeName(): string {
-  return hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 100) || 'node';
+  return defaultNode().node;
+}
+
+/** Where state lives by default: /var/lib/cohort for root, else the XDG state directory. */
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): string {
+  if (uid === 0) return '/var/lib/cohort';
+  const xdg = env.XDG_STATE_HOME;
+  return xdg && isAbsolute(xdg) ? join(xdg, 'cohort') : join(homedir(), '.local', 'state', 'cohort');
+}
+
+/**
+ * Make sure `<dir>/<node>` exists and takes a synced write, before the agent starts, so a bad
+ * `--state-dir` is one clear ConfigError naming `field` rather than a stack trace at the first vote.
+ */
+export function prepareStateDir(dir: string, node: string, field: string): void {
+  try {
+    if (!statSync(dir).isDirectory()) throw new ConfigError(`${field} ${dir} is not a directory`);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(`${field} ${dir} cannot be used: ${(err as Error).message}`);
+  }
+  const probe = join(dir, node, `.probe-${process.pid}`);
+  try {
+    mkdirSync(join(dir, node), { recursive: true });
+    const fd = openSync(probe, 'w');
+    try {
+      writeSync(fd, 'ok');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    unlinkSync(probe);
+  } catch (err) {
+    throw new ConfigError(`${field} ${dir} is not a writable directory: ${(err as Error).message}`);
+  }
 }
 
 type Raw = Record<string, unknown>;
@@ -200,7 +266,7 @@ export function loadConfig(file: string | null, flags: Raw = {}): AgentConfig {
 }
 
 export function validateConfig(raw: Raw, baseDir = process.cwd()): AgentConfig {
-  unknownKeys(raw, ['node', 'listen', 'advertise', 'busPort', 'directPort', 'http', 'peers', 'discovery', 'interface', 'stateDir', 'minSize', 'timers', 'groups', 'autoVote', 'components', 'logLevel'], 'config');
+  unknownKeys(raw, ['node', 'listen', 'advertise', 'busPort', 'directPort', 'http', 'peers', 'discovery', 'interface', 'stateDir', 'resetState', 'minSize', 'timers', 'groups', 'autoVote', 'components', 'logLevel'], 'config');
   const minSize = raw.minSize === undefined ? 2 : int(raw.minSize, 'minSize', 1, 1024);
   const timers = parseTimers(raw.timers, 'timers');
   const defaults = { minSize, timers };
@@ -228,8 +294,17 @@ export function validateConfig(raw: Raw, baseDir = process.cwd()): AgentConfig {
     names.add(c.name);
   }
   const peers = list(raw.peers, 'peers').map((p, i) => str(p, `peers[${i}]`));
+  const defaulted = raw.node === undefined ? defaultNode() : null;
+  let stateDir: string | null;
+  if (raw.stateDir === undefined) stateDir = defaultStateDir();
+  else if (raw.stateDir === 'none' || raw.stateDir === false) stateDir = null;
+  else if (raw.stateDir === null) throw new ConfigError('stateDir must be a directory, or none to keep state in memory, got null');
+  else stateDir = resolve(baseDir, str(raw.stateDir, 'stateDir'));
+  const resetState = raw.resetState === undefined ? false : bool(raw.resetState, 'resetState');
+  if (resetState && stateDir === null) throw new ConfigError('resetState needs a state directory: with stateDir none there is nothing to reset');
   return {
-    node: raw.node === undefined ? defaultNodeName() : str(raw.node, 'node', NODE_RE, 'must use letters, digits, _ and - (at most 100)'),
+    node: defaulted ? defaulted.node : str(raw.node, 'node', NODE_RE, 'must use letters, digits, _ and - (at most 100)'),
+    nodeSource: defaulted ? defaulted.source : 'config',
     listen: raw.listen === undefined ? '127.0.0.1' : str(raw.listen, 'listen'),
     advertise: raw.advertise === undefined ? null : str(raw.advertise, 'advertise'),
     busPort: raw.busPort === undefined ? 0 : int(raw.busPort, 'busPort', 0, 65535),
@@ -237,7 +312,8 @@ export function validateConfig(raw: Raw, baseDir = process.cwd()): AgentConfig {
     http,
     peers,
     ...parseDiscovery(raw, peers),
-    stateDir: raw.stateDir === undefined || raw.stateDir === null ? null : resolve(baseDir, str(raw.stateDir, 'stateDir')),
+    stateDir,
+    resetState,
     groups: list(raw.groups, 'groups').map((g, i) => parseGroup(g, `groups[${i}]`, defaults)),
     autoVote: autoVote as AutoVote,
     components,

@@ -32,11 +32,30 @@ export async function runAgent(config: AgentConfig, log: Logger = makeLogger(con
     busPort: config.busPort,
     directPort: config.directPort,
     discovery: makeDiscovery(config, log),
-    store: config.stateDir ? new FileHardStateStore(config.stateDir) : new MemoryHardStateStore(),
+    store: config.stateDir
+      ? new FileHardStateStore({ dir: config.stateDir, node: config.node, resetState: config.resetState, warn: (msg, file) => log.warn({ file }, msg) })
+      : new MemoryHardStateStore(),
     logger: log,
   });
-  if (!config.stateDir) log.warn('no stateDir: votes are not persisted, so a restarted member could vote twice in one term');
+  if (!config.stateDir) {
+    log.warn('no state directory (--no-state, stateDir: none): votes are kept in memory only; a restarted member may vote twice in a term if its old vote was granted in the same term; members start amnesiac and abstain from elections for a while');
+  } else log.info({ stateDir: config.stateDir, resetState: config.resetState }, 'state directory');
+  if (config.nodeSource === 'hostname') {
+    log.warn({ node: config.node }, 'no machine id (/etc/machine-id, /var/lib/dbus/machine-id): the node id is the bare host name, which boards made from one image share; set --node');
+  }
   const endpoints = await agent.start();
+  let hosts: ComponentHost[];
+  try {
+    hosts = await joinAll(agent, config);
+  } catch (err) {
+    // E.g. a damaged state file (StateFileError): leave what was joined, close the sockets, report.
+    await agent.stop().catch(() => {});
+    throw err;
+  }
+  return serve(agent, config, hosts, endpoints, log);
+}
+
+async function joinAll(agent: Agent, config: AgentConfig): Promise<ComponentHost[]> {
   for (const g of config.groups) {
     const [type, instance] = g.name.split('.') as [string, string];
     const group = agent.join(AGENT_COMPONENT, type, instance, { minSize: g.minSize, timers: g.timers, timed: g.timed, deliverToSelf: g.deliverToSelf });
@@ -48,6 +67,10 @@ export async function runAgent(config: AgentConfig, log: Logger = makeLogger(con
   }
   const hosts = config.components.map((c) => new ComponentHost(agent, c));
   for (const h of hosts) await h.activate();
+  return hosts;
+}
+
+async function serve(agent: Agent, config: AgentConfig, hosts: ComponentHost[], endpoints: { bus: string; direct: string }, log: Logger): Promise<RunningAgent> {
   let server: Server | null = null;
   let httpUrl: string | null = null;
   if (config.http) ({ server, url: httpUrl } = await startHttpServer(agent, config.http));

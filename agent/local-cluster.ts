@@ -1,10 +1,15 @@
 /**
  * A group of real `cohort agent` processes on loopback, driven over their HTTP
  * face. Used by `cohort demo` and the failover benchmark. Every process is
- * tracked by PID and killed on stop() or when this process exits.
+ * tracked by PID and killed on stop() or when this process exits. All agents share
+ * one temporary state directory (records are per node, so they never collide),
+ * removed on stop() unless the caller gave its own.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AgentStatus } from './runtime/agent.js';
 import type { LoggedEvent } from './runtime/event-log.js';
 
@@ -28,6 +33,8 @@ export interface LocalClusterOptions {
   /** The cohort CLI entry (default: the running script, with this process's node flags). */
   cli?: string[];
   nodePrefix?: string;
+  /** `--state-dir` for every agent (default: a fresh temporary directory, removed on stop). */
+  stateDir?: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -52,11 +59,22 @@ export async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
 
 export class LocalCluster {
   readonly agents: LocalAgent[] = [];
+  /** The agents' state directory. */
+  readonly stateDir: string;
+  private readonly ownStateDir: boolean;
   private readonly killAll = () => {
     for (const a of this.agents) if (a.alive) a.proc.kill('SIGKILL');
+    this.removeState();
   };
 
-  private constructor(readonly opts: LocalClusterOptions) {}
+  private constructor(readonly opts: LocalClusterOptions) {
+    this.ownStateDir = opts.stateDir === undefined;
+    this.stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'cohort-state-'));
+  }
+
+  private removeState(): void {
+    if (this.ownStateDir) rmSync(this.stateDir, { recursive: true, force: true });
+  }
 
   static async start(opts: LocalClusterOptions): Promise<LocalCluster> {
     const c = new LocalCluster(opts);
@@ -69,7 +87,7 @@ export class LocalCluster {
     for (let i = 0; i < n; i++) {
       const node = `${opts.nodePrefix ?? 'demo'}-${i + 1}`;
       const args = [...cli, 'agent', '--node', node, '--group', opts.group, '--min-size', String(opts.minSize), '--bus-port', String(buses[i]),
-        '--peers', peers, '--http', `127.0.0.1:${https[i]}`, '--timers', opts.timers, '--auto-vote', opts.autoVote?.(i) ?? 'yes', '--log-level', 'warn'];
+        '--peers', peers, '--http', `127.0.0.1:${https[i]}`, '--timers', opts.timers, '--auto-vote', opts.autoVote?.(i) ?? 'yes', '--state-dir', c.stateDir, '--log-level', 'warn'];
       const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NO_PRETTY_LOGS: '1' } });
       const a: LocalAgent = { node, http: `http://127.0.0.1:${https[i]}`, bus: buses[i]!, proc, alive: true, lastSeq: 0 };
       proc.once('exit', () => (a.alive = false));
@@ -142,5 +160,6 @@ export class LocalCluster {
     for (const a of this.live()) a.proc.kill('SIGTERM');
     await Promise.all(this.agents.map((a) => (a.alive ? new Promise((r) => a.proc.once('exit', r)) : null)));
     process.off('exit', this.killAll);
+    this.removeState();
   }
 }

@@ -69,6 +69,8 @@ export interface GroupStatus {
   configVersion: number;
   counters: GroupMember['counters'];
   lastActionErrorMs: number | null;
+  /** Hard-state writes that failed (the messages depending on them were not sent). */
+  persistFailures: number;
 }
 
 export interface AgentStatus {
@@ -185,8 +187,10 @@ export class Agent {
     const minSize = opts.minSize ?? 2;
     if (!Number.isInteger(minSize) || minSize < 1) throw new BadArgumentsError(`minSize must be a whole number >= 1, got ${String(opts.minSize)}`);
     const timers = validateTimers(opts.timers ?? {});
+    // A damaged or lost state file throws StateFileError: the join fails, never a silent reset.
     const stored = this.store.claim(name, component);
-    const core = new GroupMember({
+    // `amnesiac` is being added to MemberOptions by the core; until then it rides on the type here.
+    const memberOptions: ConstructorParameters<typeof GroupMember>[0] & { amnesiac?: boolean } = {
       group: name,
       id: `${this.node}/${component}`,
       incarnation: stored.incarnation,
@@ -196,7 +200,9 @@ export class Agent {
       hardState: stored.hardState,
       endpoint: this.endpoints.direct,
       deliverToSelf: opts.deliverToSelf ?? true,
-    });
+      amnesiac: stored.amnesiac,
+    };
+    const core = new GroupMember(memberOptions);
     const driver = new MemberDriver(core, component, this.clock, {
       send: (env) => this.route(env),
       persist: (state, d) => this.persist(name, d.component, state),
@@ -313,13 +319,20 @@ export class Agent {
     this.transport.sendDirect(endpoint, encodeEnvelope(env));
   }
 
+  /** Durably record a member's hard state. Throws on failure: the driver then sends nothing that depends on it. */
   private persist(group: string, component: string, state: HardState): void {
+    const driver = this.hosted.get(`${group}\0${component}`)?.driver;
     try {
       this.store.save(group, component, state);
     } catch (err) {
-      // Losing the vote record risks a double vote after a crash; say so loudly, keep running.
-      this.log.error({ err, group, component }, 'could not persist hard state');
+      // Once per burst of failures (and every 100th after), not once per vote.
+      const burst = driver?.persistFailureBurst ?? 0;
+      if (burst % 100 === 0) {
+        this.log.error({ err, group, component, failures: (driver?.persistFailures ?? 0) + 1, burst: burst + 1 }, 'could not persist hard state: not sending the messages that depend on it');
+      }
+      throw err;
     }
+    if (driver && driver.persistFailureBurst > 0) this.log.warn({ group, component, failed: driver.persistFailureBurst }, 'hard state persisted again');
   }
 
   private onEvent(group: string, driver: MemberDriver, event: AppEvent): void {
@@ -376,6 +389,7 @@ export class Agent {
         configVersion: c.config().version,
         counters: structuredClone(c.counters),
         lastActionErrorMs: h.lastActionErrorMs,
+        persistFailures: h.driver.persistFailures,
       };
     });
     return { node: this.node, endpoints: this.endpoints, groups, drops: { ...this.drops }, transport: this.transport.stats() };

@@ -19,6 +19,12 @@ export class MemberDriver {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private closed = false;
+  /** Persists that failed (the sink threw), since the start. */
+  persistFailures = 0;
+  /** Consecutive failed persists, 0 after a success: a sink logs when this is 0 (a new burst), not on every failure. */
+  persistFailureBurst = 0;
+  /** Sends dropped because a persist before them failed. */
+  unsent = 0;
 
   constructor(
     readonly core: GroupMember,
@@ -45,9 +51,27 @@ export class MemberDriver {
     const outputs = this.core.takeOutputs();
     // Persist and send first, in order; application handlers run after, so a handler that
     // calls back into the group can never get ahead of a vote the core already promised.
+    // Persist, then speak: once a persist fails, nothing later in this batch is sent (those
+    // messages may carry the vote that is not on disk). The core already counts the vote as
+    // cast, so staying silent is safe; the next persist carries the whole state and retries it.
+    let unpersisted = false;
     for (const out of outputs) {
+      if (unpersisted) {
+        if (out.type === 'send') this.unsent++;
+        continue;
+      }
       if (out.type === 'send') this.sinks.send(out.envelope, this);
-      else if (out.type === 'persist') this.sinks.persist(out.state, this);
+      else if (out.type === 'persist') {
+        try {
+          this.sinks.persist(out.state, this);
+          this.persistFailureBurst = 0;
+        } catch {
+          // The sink logs (rate-limited, see persistFailureBurst); here it is counted and the batch stops.
+          this.persistFailures++;
+          this.persistFailureBurst++;
+          unpersisted = true;
+        }
+      }
     }
     this.arm();
     for (const out of outputs) if (out.type === 'event') this.sinks.event(out.event, this);
