@@ -19,6 +19,10 @@ export interface Random {
 export interface HardState {
   term: number;
   votedFor: MemberId | null;
+  /** An amnesiac member still in quarantine: it may not vote at all yet (docs/protocol.md §4.4). */
+  quarantined?: boolean;
+  /** An amnesiac member after quarantine: it votes in no term at or below this one. */
+  voteFloor?: number;
 }
 
 export type Role = 'follower' | 'candidate' | 'leader';

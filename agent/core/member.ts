@@ -180,7 +180,9 @@ export class GroupMember {
     this.currentTerm = opts.hardState?.term ?? 0;
     this.votedFor = opts.hardState?.votedFor ?? null;
     this.table = new MemberTable(this.id);
-    if (opts.amnesiac) this.noVoteThrough = Infinity;
+    // Amnesia is itself durable: a member that crashes in quarantine is still amnesiac after.
+    if (opts.amnesiac || opts.hardState?.quarantined) this.noVoteThrough = Infinity;
+    else if (Number.isSafeInteger(opts.hardState?.voteFloor)) this.noVoteThrough = opts.hardState?.voteFloor as number;
   }
 
   // ---------------------------------------------------------------- queries
@@ -240,6 +242,7 @@ export class GroupMember {
   start(now: Instant): void {
     if (this.started || this.left) return;
     this.started = true;
+    if (this.noVoteThrough === Infinity) this.persistHardState();
     this.table.heard(this.id, this.incarnation, now.mono);
     this.table.setEndpoint(this.id, this.endpoint);
     this.emit({ type: 'memberJoined', member: this.id });
@@ -306,6 +309,7 @@ export class GroupMember {
       // holds (it has heard them all by now), or one above them all that only it reached (its own
       // failed campaign). Vote only above both (docs/protocol.md §4.4); its own campaigns skip them.
       this.noVoteThrough = this.maxSeenTerm + 1;
+      this.persistHardState();
     }
   }
 
@@ -1037,7 +1041,14 @@ export class GroupMember {
     if (term === this.currentTerm && votedFor === this.votedFor) return;
     this.currentTerm = term;
     this.votedFor = votedFor;
-    this.outputs.push({ type: 'persist', state: { term, votedFor } });
+    this.persistHardState();
+  }
+
+  private persistHardState(): void {
+    const state: HardState = { term: this.currentTerm, votedFor: this.votedFor };
+    if (this.noVoteThrough === Infinity) state.quarantined = true;
+    else if (this.noVoteThrough >= 0) state.voteFloor = this.noVoteThrough;
+    this.outputs.push({ type: 'persist', state });
   }
 
   private envelope(to: MemberId, body: Body): Envelope {

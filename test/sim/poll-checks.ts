@@ -38,7 +38,7 @@ interface PollView {
 export class PollChecks {
   readonly stats = { polls: 0, results: 0, lateActions: 0 };
   private readonly ballots = new Map<string, BallotInfo>();
-  private readonly requested = new Map<string, { by: MemberId; when: number }>();
+  private readonly requested = new Map<string, { by: MemberId; when: number; at: number }>();
   private readonly cast = new Map<string, Map<MemberId, { yes: boolean; no: boolean }>>();
   private readonly results = new Map<string, PollResult[]>();
   /** The first result each instance announced for a ballot. */
@@ -177,7 +177,9 @@ export class PollChecks {
     if (sent.some((r) => r.outcome === e.outcome && r.tally.yes === e.tally.yes && r.tally.no === e.tally.no && r.tally.voters === e.tally.voters)) return;
     // A local timeout. Was the member connected to the opener all along, on a quiet network?
     const now = this.hooks.now();
-    const from = info.openedAt;
+    // The requester counts from its request (the leader may have opened the ballot much later).
+    const req = this.requested.get(e.ballotId);
+    const from = req && req.by === inst.id ? Math.min(req.at, info.openedAt) : info.openedAt;
     const quiet = this.hooks.quiet();
     const leader = this.hooks.running(info.leader);
     const connected = quiet.since <= from && inst.startedAt <= from && inst.lastPauseEnd <= from && leader !== undefined && leader.startedAt <= from && leader.lastPauseEnd <= from && leader.pausedUntil <= now;
@@ -220,7 +222,7 @@ export class PollChecks {
   }
 
   pollRequested(inst: Instance, ballotId: string, timeoutMs: number, when: number): void {
-    this.requested.set(ballotId, { by: inst.id, when });
+    this.requested.set(ballotId, { by: inst.id, when, at: this.hooks.now() });
     this.owe(inst, ballotId, timeoutMs, when, 'requested');
   }
 

@@ -88,7 +88,9 @@ export class RuleChecks {
 
     // Leases as they stood before this step (the step's own effects come after).
     const follow = this.follows.get(inst.key);
-    const inLeaseBefore = before.role === 'leader' || (before.leader !== null && follow !== undefined && follow.leader === before.leader && now - follow.contact < t.electionMin);
+    // A leader's own lease ends electionMin after its last heartbeat (a stalled one steps down first).
+    const led = before.role === 'leader' ? this.leaders.get(inst.key) : undefined;
+    const inLeaseBefore = led !== undefined ? now - led.lastHeartbeat < t.electionMin : before.leader !== null && follow !== undefined && follow.leader === before.leader && now - follow.contact < t.electionMin;
 
     let track = this.leaders.get(inst.key);
     if (role === 'leader' && (!track || track.term !== term)) {
