@@ -14,7 +14,7 @@ import { Group } from '../api/group.js';
 import { decodeObject } from '../api/objects.js';
 import { BadArgumentsError, CohortError } from '../core/errors.js';
 import type { AppEvent, HardState } from '../core/events.js';
-import { GroupMember } from '../core/member.js';
+import { GroupMember, type MemberOptions } from '../core/member.js';
 import type { Envelope, MemberId } from '../core/messages.js';
 import { validateTimers, type TimerSettings } from '../core/timers.js';
 import { decodeEnvelope, encodeEnvelope } from '../../proto/codec.js';
@@ -189,8 +189,7 @@ export class Agent {
     const timers = validateTimers(opts.timers ?? {});
     // A damaged or lost state file throws StateFileError: the join fails, never a silent reset.
     const stored = this.store.claim(name, component);
-    // `amnesiac` is being added to MemberOptions by the core; until then it rides on the type here.
-    const memberOptions: ConstructorParameters<typeof GroupMember>[0] & { amnesiac?: boolean } = {
+    const memberOptions: MemberOptions = {
       group: name,
       id: `${this.node}/${component}`,
       incarnation: stored.incarnation,

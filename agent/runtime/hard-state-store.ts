@@ -205,7 +205,11 @@ export class FileHardStateStore implements HardStateStore {
   }
 
   private record(group: string, component: string, incarnation: number, hardState: HardState): string {
-    return seal({ format: RECORD_FORMAT, node: this.node, group, component, incarnation, hardState: { term: hardState.term, votedFor: hardState.votedFor } });
+    const hs: Record<string, unknown> = { term: hardState.term, votedFor: hardState.votedFor };
+    // An amnesiac member's quarantine and vote floor are part of its vote record (docs/protocol.md §4.4).
+    if (hardState.quarantined) hs.quarantined = true;
+    if (hardState.voteFloor !== undefined) hs.voteFloor = hardState.voteFloor;
+    return seal({ format: RECORD_FORMAT, node: this.node, group, component, incarnation, hardState: hs });
   }
 
   /** The parsed record, or what is wrong with it. */
@@ -220,7 +224,12 @@ export class FileHardStateStore implements HardStateStore {
     if (typeof hs !== 'object' || hs === null) return 'has no hardState';
     if (!isCounter(hs.term)) return `has an absurd term ${JSON.stringify(hs.term)}`;
     if (hs.votedFor !== null && !isMemberId(hs.votedFor)) return `has an absurd votedFor ${JSON.stringify(hs.votedFor)} (not a member id <node>/<component>)`;
-    return { incarnation: body.incarnation, hardState: { term: hs.term, votedFor: hs.votedFor as string | null } };
+    if (hs.quarantined !== undefined && hs.quarantined !== true) return `has an absurd quarantined flag ${JSON.stringify(hs.quarantined)}`;
+    if (hs.voteFloor !== undefined && !isCounter(hs.voteFloor)) return `has an absurd voteFloor ${JSON.stringify(hs.voteFloor)}`;
+    const hardState: HardState = { term: hs.term, votedFor: hs.votedFor as string | null };
+    if (hs.quarantined === true) hardState.quarantined = true;
+    if (hs.voteFloor !== undefined) hardState.voteFloor = hs.voteFloor as number;
+    return { incarnation: body.incarnation, hardState };
   }
 
   /** JSON with a matching checksum and the known format, or what is wrong. */
