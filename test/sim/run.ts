@@ -194,7 +194,12 @@ export function runPlan(plan: Plan, opts: RunOptions = {}): RunResult {
         for (const i of all()) if (i.crashed && !i.up) sim.start(i.id);
         livenessSkipped = missingQuorum(sim.up(), sim.up().map((i) => i.id), plan.minSize);
         if (livenessSkipped) trace.note(sim.now(), 'sim', `liveness not expected: ${livenessSkipped}`);
-        else sim.checker.beginStable(plan.bound);
+        else {
+          // A member still in its amnesia quarantine votes only peerTimeout after it hears enough
+          // members (docs/protocol.md §4.4): the bound grows by that (and one heartbeat to hear them).
+          const quarantined = sim.up().some((i) => sim.hardState(i.id)?.quarantined);
+          sim.checker.beginStable(plan.bound + (quarantined ? plan.timers.peerTimeout + plan.timers.heartbeat : 0));
+        }
         return;
       }
       case 'probePoll':
