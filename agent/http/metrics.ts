@@ -58,6 +58,17 @@ export function agentMetrics(agent: Agent): Registry {
   transport('cohort_decode_drops_total', 'Frames dropped because they failed to decode', (s) => s.drops.decode + s.transport.dropsMalformed);
   transport('cohort_send_drops_total', 'Frames that could not be sent', (s) => s.transport.dropsSend + s.drops.noRoute);
   transport('cohort_handler_errors_total', 'Application handlers that threw', (s) => s.drops.handlerErrors);
+  transport('cohort_encode_drops_total', 'Outgoing envelopes that could not be encoded (never sent)', (s) => s.drops.encode);
+  transport('cohort_internal_errors_total', 'Inputs whose handling threw inside the runtime or transport (skipped)', (s) => s.drops.internal + s.transport.handlerErrors);
+  transport('cohort_node_id_clash_frames_total', 'Frames from another agent using one of this agent\'s member ids', (s) => s.drops.clash);
+  new Gauge({
+    name: 'cohort_node_id_clashes',
+    help: 'Member ids this agent found another agent using (see status.clashes)',
+    registers: [registry],
+    collect() {
+      this.set(agent.status().clashes.length);
+    },
+  });
   new Histogram({
     name: 'cohort_action_fire_error_ms',
     help: 'How late (ms, wall clock) agreed actions fired on this member',

@@ -19,15 +19,24 @@ import type { Envelope, MemberId } from '../core/messages.js';
 import { validateTimers, type TimerSettings } from '../core/timers.js';
 import { decodeEnvelope, encodeEnvelope } from '../../proto/codec.js';
 import type { Discovery, PeerAdvert } from '../../discovery/discovery.js';
-import { Transport, type TransportOptions } from '../transport/transport.js';
+import { heartbeatForTimers, Transport, type TransportOptions } from '../transport/transport.js';
 import { ActionTimer } from './action-timer.js';
 import { EventLog } from './event-log.js';
 import { systemClock, type Clock } from './clock.js';
 import { MemoryHardStateStore, type HardStateStore } from './hard-state-store.js';
 import { MemberDriver } from './member-driver.js';
 import { PROTOCOL_VERSION } from '../core/messages.js';
+import { RateLimitedLog } from './rate-limited-log.js';
 
 const NAME_RE = /^[A-Za-z0-9_-]{1,100}$/;
+
+/**
+ * Largest term (and election term) the runtime accepts from the wire: 2^48, reached
+ * only after a million elections a second for nine years. Anything above is forged or
+ * corrupt, and adopting it could leave a group unable to elect (term + 1 must still
+ * encode as a safe integer): such frames are counted as `drops.decode`.
+ */
+export const MAX_WIRE_TERM = 2 ** 48;
 
 export interface AgentOptions {
   /** Node id, unique in the fleet (default: the host name). */
@@ -43,6 +52,13 @@ export interface AgentOptions {
   logger?: Logger;
   clock?: Clock;
   transport?: Partial<TransportOptions>;
+  /**
+   * Node-id probe: before a member starts speaking, listen this long for frames that
+   * claim its member id (another agent running under the same node id). Default: the
+   * group's heartbeat + max(200, heartbeat / 2) ms. 0 starts members at once (no probe;
+   * clashes are still detected afterwards). See README "Node ids" and defaultProbeMs.
+   */
+  probeMs?: number | ((timers: TimerSettings) => number);
 }
 
 export interface JoinOptions {
@@ -79,6 +95,31 @@ export interface AgentStatus {
   groups: GroupStatus[];
   drops: AgentDrops;
   transport: ReturnType<Transport['stats']>;
+  /** Another agent seen using one of this agent's member ids (same node id). */
+  clashes: NodeIdClash[];
+  /** ZMTP heartbeat given to new connections (derived from the fastest group timers). */
+  transportHeartbeat: { intervalMs: number; timeoutMs: number };
+}
+
+/** Another agent speaking under one of this agent's member ids. See README "Node ids". */
+export interface NodeIdClash {
+  group: string;
+  memberId: MemberId;
+  /** This agent's direct endpoint. */
+  ownEndpoint: string;
+  /** The direct endpoint the other advertises in its heartbeats ('' until one is heard). */
+  otherEndpoint: string;
+  ownIncarnation: number;
+  otherIncarnation: number;
+  /** Wall-clock ms when first seen, and when last seen. */
+  since: number;
+  lastSeen: number;
+  /**
+   * What this agent did: `refused` (heard during the probe: the member never started),
+   * `stopped` (both were running, this one is the later: stopped silently, no Leave),
+   * `kept` (both were running, this one is the earlier: it carries on).
+   */
+  outcome: 'refused' | 'stopped' | 'kept';
 }
 
 export interface AgentDrops {
@@ -90,6 +131,12 @@ export interface AgentDrops {
   noRoute: number;
   /** Application handlers that threw. */
   handlerErrors: number;
+  /** Envelopes our own members produced that could not be encoded (never sent). */
+  encode: number;
+  /** Frames or events whose handling threw inside the runtime (skipped; the agent goes on). */
+  internal: number;
+  /** Frames from another agent using one of our member ids (see clashes). */
+  clash: number;
 }
 
 interface Hosted {
@@ -99,6 +146,8 @@ interface Hosted {
   timed: boolean;
   onLeft: (() => void) | null;
   lastActionErrorMs: number | null;
+  /** `probing`: created, listening for a clash before speaking; `running`: started. */
+  phase: 'probing' | 'running';
 }
 
 export class Agent {
@@ -115,7 +164,13 @@ export class Agent {
   private stopping: Promise<void> | null = null;
   /** Firing errors (ms) not yet read by the metrics exporter. */
   readonly actionErrors: number[] = [];
-  readonly drops: AgentDrops = { decode: 0, unknownGroup: 0, noRoute: 0, handlerErrors: 0 };
+  readonly drops: AgentDrops = { decode: 0, unknownGroup: 0, noRoute: 0, handlerErrors: 0, encode: 0, internal: 0, clash: 0 };
+  /** Per-frame problems are logged through this: at most a few lines per kind, with counts. */
+  private readonly limited: RateLimitedLog;
+  private readonly clashes = new Map<string, NodeIdClash>(); // key: group \0 memberId
+  private readonly transportHeartbeatFixed: boolean;
+  /** Incarnations our own members have spoken with, per group \0 component: their echoes are not clashes. */
+  private readonly spoken = new Map<string, Set<number>>();
   /** Recent group events, for GET /events. */
   readonly events = new EventLog();
 
@@ -123,6 +178,8 @@ export class Agent {
     if (!NAME_RE.test(opts.node)) throw new BadArgumentsError(`node name must match ${NAME_RE}, got ${JSON.stringify(opts.node)}`);
     this.node = opts.node;
     this.log = opts.logger ?? pino({ level: 'silent' });
+    this.limited = new RateLimitedLog(this.log);
+    this.transportHeartbeatFixed = opts.transport?.heartbeat !== undefined;
     this.clock = opts.clock ?? systemClock();
     this.store = opts.store ?? new MemoryHardStateStore();
     this.actionTimer = new ActionTimer(() => this.clock.now().wall);
@@ -213,14 +270,28 @@ export class Agent {
       timed: opts.timed ?? false,
       onLeft: null,
       lastActionErrorMs: null,
+      phase: 'probing',
       group: undefined as unknown as Group,
     };
     entry.group = new Group(type, instance, { driver, timed: entry.timed, leave: () => this.leave(key) });
+    const firstMember = this.hosted.size === 0;
     this.hosted.set(key, entry);
     this.transport.subscribe(name);
-    this.log.info({ group: name, member: core.id, minSize, timers }, 'joined group');
-    // Start on the next turn, so the caller can attach listeners and see its own memberJoined.
-    setImmediate(() => driver.start());
+    this.followGroupTimers(firstMember);
+    const probeMs = this.probeMs(timers);
+    this.log.info({ group: name, member: core.id, minSize, timers, probeMs }, 'joined group');
+    // Start on the next turn at the earliest, so the caller can attach listeners and see its
+    // own memberJoined; first listen for another agent using this member id (the probe).
+    const begin = () => {
+      if (this.hosted.get(key) !== entry || entry.phase !== 'probing' || this.stopping) return;
+      entry.phase = 'running';
+      let mine = this.spoken.get(key);
+      if (!mine) this.spoken.set(key, (mine = new Set()));
+      mine.add(core.incarnation);
+      driver.start();
+    };
+    if (probeMs > 0) setTimeout(begin, probeMs).unref();
+    else setImmediate(begin);
     return entry.group;
   }
 
@@ -240,6 +311,12 @@ export class Agent {
   private leave(key: string): Promise<void> {
     const h = this.hosted.get(key);
     if (!h) return Promise.resolve();
+    if (h.phase === 'probing') {
+      // Never spoke: nothing to say goodbye for.
+      this.dropMember(key, h);
+      this.log.info({ group: h.driver.core.group, member: h.driver.core.id }, 'left group (before it started)');
+      return Promise.resolve();
+    }
     return new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(guard);
@@ -271,41 +348,168 @@ export class Agent {
 
   // ------------------------------------------------------------------ routing
 
+  /**
+   * Every received frame comes through here. Nothing a frame contains may end the
+   * process: whatever throws while decoding, routing or stepping a member is caught,
+   * counted (`drops.internal`) and logged at a limited rate; the frame is skipped.
+   */
   private onFrame(frame: Uint8Array, topic: string | null): void {
-    const decoded = decodeEnvelope(frame);
-    if (!decoded.ok) {
-      this.drops.decode++;
-      this.log.warn({ err: decoded.error.message, code: decoded.error.code, field: decoded.error.field }, 'dropped a frame that failed to decode');
-      return;
+    try {
+      const decoded = decodeEnvelope(frame);
+      if (!decoded.ok) {
+        this.drops.decode++;
+        this.limited.warn('decode', { err: decoded.error.message, code: decoded.error.code, field: decoded.error.field, bytes: frame.byteLength }, 'dropped a frame that failed to decode');
+        return;
+      }
+      const env = decoded.envelope;
+      const body = env.body as { electionTerm?: unknown };
+      if (env.term > MAX_WIRE_TERM || (typeof body.electionTerm === 'number' && body.electionTerm > MAX_WIRE_TERM)) {
+        this.drops.decode++;
+        this.limited.warn('decode', { err: `term over ${MAX_WIRE_TERM}`, code: 'invalid-field', field: 'term', group: env.group, from: env.from, term: env.term }, 'dropped a frame that failed to decode');
+        return;
+      }
+      if (topic !== null && topic !== env.group) {
+        this.drops.unknownGroup++;
+        return;
+      }
+      this.deliverLocal(env, topic === null ? 'direct' : 'bus');
+    } catch (err) {
+      this.internalError(err, 'frame');
     }
-    const env = decoded.envelope;
-    if (topic !== null && topic !== env.group) {
-      this.drops.unknownGroup++;
-      return;
-    }
-    this.deliverLocal(env);
   }
 
-  private deliverLocal(env: Envelope): void {
+  private internalError(err: unknown, where: string): void {
+    this.drops.internal++;
+    this.limited.error('internal', { err, where }, 'internal error while handling input; skipped');
+  }
+
+  private deliverLocal(env: Envelope, via: 'bus' | 'direct' | 'local'): void {
     let delivered = false;
-    for (const h of this.hosted.values()) {
+    for (const [key, h] of this.hosted) {
       const core = h.driver.core;
-      if (core.group !== env.group || (env.to !== '' && env.to !== core.id)) continue;
+      if (core.group !== env.group) continue;
+      if (env.from === core.id && via !== 'local' && this.isClash(key, h, env, via)) {
+        delivered = true;
+        continue;
+      }
+      if (env.to !== '' && env.to !== core.id) continue;
       delivered = true;
       h.driver.step((c, now) => c.receive(env, now));
     }
     if (!delivered) this.drops.unknownGroup++;
   }
 
+  /**
+   * A frame claiming member id `h.driver.core.id` reached us from the network. Our own
+   * broadcasts loop back on the bus (same incarnation, our endpoint, or no endpoint in the
+   * body) and are not clashes; anything else is another agent under our node id: a
+   * different incarnation, another advertised endpoint, anything on the direct socket
+   * (we never send to ourselves through it), or anything at all while we are still probing.
+   * Returns true if it is a clash (the frame is then dropped and counted).
+   */
+  private isClash(key: string, h: Hosted, env: Envelope, via: 'bus' | 'direct'): boolean {
+    const core = h.driver.core;
+    const body = env.body as { endpoint?: unknown };
+    const advertised = typeof body.endpoint === 'string' ? body.endpoint : '';
+    const ours = this.endpoints.direct;
+    // Ours: an incarnation one of our members spoke with (this one, or an earlier one that
+    // left and whose last frames are still looping back), and not another endpoint.
+    const echo = this.spoken.get(key)?.has(env.incarnation) === true && (advertised === '' || advertised === ours);
+    if (echo) return false;
+    this.drops.clash++;
+    const now = this.clock.now().wall;
+    const seen = this.clashes.get(key);
+    if (seen) {
+      seen.lastSeen = now;
+      seen.otherIncarnation = env.incarnation;
+      if (advertised && advertised !== seen.otherEndpoint) seen.otherEndpoint = advertised;
+      if (seen.outcome === 'kept') this.limited.error('clash', { group: core.group, member: core.id, ownEndpoint: ours, otherEndpoint: seen.otherEndpoint }, 'node id clash goes on: another agent still uses this member id');
+      return true;
+    }
+    let outcome: NodeIdClash['outcome'];
+    if (h.phase === 'probing') outcome = 'refused';
+    else {
+      // Both running: the later one (higher incarnation; on a tie, the higher endpoint) gives way.
+      const later = core.incarnation > env.incarnation || (core.incarnation === env.incarnation && ours > advertised);
+      outcome = later ? 'stopped' : 'kept';
+    }
+    const clash: NodeIdClash = {
+      group: core.group,
+      memberId: core.id,
+      ownEndpoint: ours,
+      otherEndpoint: advertised,
+      ownIncarnation: core.incarnation,
+      otherIncarnation: env.incarnation,
+      since: now,
+      lastSeen: now,
+      outcome,
+    };
+    this.clashes.set(key, clash);
+    const what = {
+      refused: 'not starting this member: another agent already runs it under the same node id; give each agent a unique node id',
+      stopped: 'stopped this member silently (no Leave, which would remove the other too): another, earlier agent runs it under the same node id; give each agent a unique node id',
+      kept: 'another, later agent runs this member under the same node id; it should stop its member; give each agent a unique node id',
+    }[outcome];
+    this.log.error({ group: core.group, member: core.id, ownEndpoint: ours, otherEndpoint: advertised || '(not advertised yet)', ownIncarnation: core.incarnation, otherIncarnation: env.incarnation, via, outcome }, `node id clash: ${what}`);
+    this.events.add({ at: now, group: core.group, member: core.id, type: 'nodeIdClash', ownEndpoint: ours, otherEndpoint: advertised, outcome });
+    if (outcome !== 'kept') {
+      this.dropMember(key, h);
+      // Not a typed Group event (the Group API is not ours to extend here): listeners may opt in.
+      const group = h.group as unknown as { emit(name: string, arg: unknown): boolean; listenerCount(name: string): number };
+      if (group.listenerCount('nodeIdClash') > 0) this.guard(() => void group.emit('nodeIdClash', { ...clash }), core.group, 'nodeIdClash');
+    }
+    return true;
+  }
+
+  /** Forget a member without a word on the wire (a clash, or leaving before it started). */
+  private dropMember(key: string, h: Hosted): void {
+    h.driver.close();
+    if (this.hosted.get(key) === h) this.hosted.delete(key);
+    const name = h.driver.core.group;
+    if (![...this.hosted.values()].some((o) => o.driver.core.group === name)) this.transport.unsubscribe(name);
+    h.onLeft?.();
+  }
+
+  private probeMs(timers: TimerSettings): number {
+    const p = this.opts.probeMs;
+    const v = typeof p === 'function' ? p(timers) : p ?? defaultProbeMs(timers);
+    return Number.isFinite(v) && v > 0 ? Math.ceil(v) : 0;
+  }
+
+  /**
+   * Keep the transport's ZMTP heartbeat in step with the fastest group timers hosted
+   * (see heartbeatForTimers), unless the agent was given a fixed one. When the first
+   * member joins, no member has spoken yet, so the bus links made at start are
+   * re-dialled to pick the values up; later changes apply to new connections only.
+   */
+  private followGroupTimers(firstMember: boolean): void {
+    if (this.transportHeartbeatFixed) return;
+    const hb = heartbeatForTimers([...this.hosted.values()].map((h) => h.driver.core.timers));
+    if (!hb) return;
+    try {
+      this.transport.setHeartbeat(hb, { redial: firstMember });
+    } catch (err) {
+      this.log.warn({ err, heartbeat: hb }, 'could not apply the transport heartbeat for these timers; keeping the old one');
+    }
+  }
+
+  /** Sends for a member. Never throws: an envelope that cannot be encoded is counted and dropped. */
   private route(env: Envelope): void {
     if (env.to === '') {
-      this.transport.publish(env.group, encodeEnvelope(env));
+      const frame = this.encode(env);
+      if (frame) this.transport.publish(env.group, frame);
       return;
     }
     const local = [...this.hosted.values()].find((h) => h.driver.core.group === env.group && h.driver.core.id === env.to);
     if (local) {
       // Same agent: no socket, but still asynchronous, like the network.
-      setImmediate(() => this.deliverLocal(env));
+      setImmediate(() => {
+        try {
+          this.deliverLocal(env, 'local');
+        } catch (err) {
+          this.internalError(err, 'local delivery');
+        }
+      });
       return;
     }
     const sender = [...this.hosted.values()].find((h) => h.driver.core.group === env.group && h.driver.core.id === env.from);
@@ -315,7 +519,19 @@ export class Agent {
       this.log.debug({ group: env.group, to: env.to, type: env.body.type }, 'no endpoint known for member; dropped');
       return;
     }
-    this.transport.sendDirect(endpoint, encodeEnvelope(env));
+    const frame = this.encode(env);
+    if (frame) this.transport.sendDirect(endpoint, frame);
+  }
+
+  private encode(env: Envelope): Uint8Array | null {
+    try {
+      return encodeEnvelope(env);
+    } catch (err) {
+      this.drops.encode++;
+      const e = err as { message?: string; code?: string; field?: string | null };
+      this.limited.error('encode', { err: e.message ?? String(err), code: e.code, field: e.field, group: env.group, type: env.body.type, term: env.term }, 'could not encode an outgoing envelope; dropped');
+      return null;
+    }
   }
 
   /** Durably record a member's hard state. Throws on failure: the driver then sends nothing that depends on it. */
@@ -335,6 +551,14 @@ export class Agent {
   }
 
   private onEvent(group: string, driver: MemberDriver, event: AppEvent): void {
+    try {
+      this.handleEvent(group, driver, event);
+    } catch (err) {
+      this.internalError(err, `event ${event.type}`);
+    }
+  }
+
+  private handleEvent(group: string, driver: MemberDriver, event: AppEvent): void {
     const h = this.hosted.get(`${group}\0${driver.component}`);
     if (!h) return;
     if (event.type === 'left') {
@@ -391,8 +615,25 @@ export class Agent {
         persistFailures: h.driver.persistFailures,
       };
     });
-    return { node: this.node, endpoints: this.endpoints, groups, drops: { ...this.drops }, transport: this.transport.stats() };
+    return {
+      node: this.node,
+      endpoints: this.endpoints,
+      groups,
+      drops: { ...this.drops },
+      transport: this.transport.stats(),
+      clashes: [...this.clashes.values()].map((c) => ({ ...c })),
+      transportHeartbeat: this.transport.heartbeat(),
+    };
   }
+}
+
+/**
+ * How long a new member listens for another agent using its id before it speaks: one
+ * group heartbeat plus max(200 ms, half a heartbeat) for the bus subscription to reach
+ * the peers and for jitter (lan 400 ms, riaps 1500 ms, slow 3750 ms).
+ */
+export function defaultProbeMs(timers: Pick<TimerSettings, 'heartbeat'>): number {
+  return timers.heartbeat + Math.max(200, Math.floor(timers.heartbeat / 2));
 }
 
 /** A JSON-friendly summary of an event (payload bytes shown as text when printable, else size). */

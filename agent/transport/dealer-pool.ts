@@ -36,7 +36,7 @@ export class DealerPool {
 
   constructor(
     identity: string,
-    private readonly socketOptions: SocketOptionSets['common'] & SocketOptionSets['send'] & SocketOptionSets['receive'],
+    private socketOptions: SocketOptionSets['common'] & SocketOptionSets['send'] & SocketOptionSets['receive'],
     private readonly idleMs: number,
     private readonly counters: DirectSendCounters,
     private readonly logger: TransportLogger,
@@ -66,6 +66,16 @@ export class DealerPool {
       // Synchronous throws: socket closed under us (EBADF). Still a drop, not a crash.
       link.onDropped(err);
     }
+  }
+
+  /** Heartbeat options for DEALERs opened from now on (open ones keep theirs). */
+  setHeartbeat(hb: Pick<SocketOptionSets['common'], 'heartbeatInterval' | 'heartbeatTimeout' | 'heartbeatTimeToLive'>): void {
+    this.socketOptions = { ...this.socketOptions, ...hb };
+  }
+
+  /** The options the next DEALER will get (for tests and diagnostics). */
+  nextSocketOptions(): Readonly<SocketOptionSets['common'] & SocketOptionSets['send'] & SocketOptionSets['receive']> {
+    return this.socketOptions;
   }
 
   /** Closes the link to `endpoint` now, discarding anything still queued after linger. */

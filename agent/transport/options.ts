@@ -36,7 +36,7 @@ export interface TransportOptions {
   /** ZMTP heartbeats on every socket (default 300/1000 ms): without them a dead peer's
    *  TCP connection lingers for minutes and queued messages arrive stale after a cable
    *  cut; with them the link drops ~1 s after a cut and reconnects ~0.2 s after repair. */
-  heartbeat?: { intervalMs: number; timeoutMs: number };
+  heartbeat?: HeartbeatOptions;
   /** A DEALER unused this long is closed, releasing its queue and TCP connection
    *  (default 60 s). It is recreated on the next send. */
   directIdleMs?: number;
@@ -44,6 +44,12 @@ export interface TransportOptions {
    *  torn down (default 200 ms). Also bounds how long process exit can wait on libzmq. */
   lingerMs?: number;
   logger?: TransportLogger;
+}
+
+/** ZMTP heartbeat: a PING every `intervalMs` of silence; a link with no traffic for `timeoutMs` after a PING is dropped. */
+export interface HeartbeatOptions {
+  intervalMs: number;
+  timeoutMs: number;
 }
 
 export type ResolvedTransportOptions = Required<Omit<TransportOptions, 'sendHighWaterMark' | 'receiveHighWaterMark'>> &
@@ -87,11 +93,10 @@ export function resolveTransportOptions(o: TransportOptions): ResolvedTransportO
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TransportError(`${name} must be 0..65535, got ${port}`);
   }
   if (!(r.maxMessageBytes > 0)) throw new TransportError(`maxMessageBytes must be positive, got ${r.maxMessageBytes}`);
+  checkHeartbeat(r.heartbeat);
   const counts = {
     sendHighWaterMark: r.sendHighWaterMark ?? 0,
     receiveHighWaterMark: r.receiveHighWaterMark ?? 0,
-    'heartbeat.intervalMs': r.heartbeat.intervalMs,
-    'heartbeat.timeoutMs': r.heartbeat.timeoutMs,
     lingerMs: r.lingerMs,
   };
   // Checked here, not left to libzmq: a zeromq.js socket constructor that throws on a bad
@@ -99,12 +104,42 @@ export function resolveTransportOptions(o: TransportOptions): ResolvedTransportO
   for (const [name, v] of Object.entries(counts)) {
     if (!Number.isInteger(v) || v < 0 || v > INT32_MAX) throw new TransportError(`${name} must be an integer in 0..${INT32_MAX}, got ${v}`);
   }
-  if (r.heartbeat.timeoutMs > MAX_HEARTBEAT_TTL_MS) {
-    // It is also the heartbeat TTL, which ZMTP carries in deciseconds in 16 bits.
-    throw new TransportError(`heartbeat.timeoutMs must be at most ${MAX_HEARTBEAT_TTL_MS}, got ${r.heartbeat.timeoutMs}`);
-  }
   if (!(r.directIdleMs > 0)) throw new TransportError(`directIdleMs must be positive, got ${r.directIdleMs}`);
   return r;
+}
+
+/** Throws TransportError unless both heartbeat values are integers libzmq accepts. */
+export function checkHeartbeat(hb: HeartbeatOptions): void {
+  // Checked here, not left to libzmq (see resolveTransportOptions).
+  for (const [name, v] of [['heartbeat.intervalMs', hb?.intervalMs], ['heartbeat.timeoutMs', hb?.timeoutMs]] as const) {
+    if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > INT32_MAX) throw new TransportError(`${name} must be an integer in 0..${INT32_MAX}, got ${v}`);
+  }
+  if (hb.timeoutMs > MAX_HEARTBEAT_TTL_MS) {
+    // It is also the heartbeat TTL, which ZMTP carries in deciseconds in 16 bits.
+    throw new TransportError(`heartbeat.timeoutMs must be at most ${MAX_HEARTBEAT_TTL_MS}, got ${hb.timeoutMs}`);
+  }
+}
+
+/**
+ * The ZMTP heartbeat that suits a set of group timers (the fastest of them wins):
+ *
+ *   intervalMs = min(heartbeat, floor(peerTimeout / 3))
+ *   timeoutMs  = floor(peerTimeout / 2)
+ *
+ * A dead connection is dropped at most intervalMs + timeoutMs (<= 5/6 peerTimeout) after
+ * its last traffic, so before the group declares the peer gone, and reconnecting starts
+ * in time; the idle cost is one PING per group heartbeat, and timeoutMs >= 1.5 intervals
+ * so one late PONG does not cut a link. Presets: lan 200/600, riaps 1000/1500,
+ * slow 2500/3750 (the fixed default was 300/1000, longer than lan's whole budget).
+ */
+export function heartbeatForTimers(timers: Iterable<{ heartbeat: number; peerTimeout: number }>): HeartbeatOptions | null {
+  let best: HeartbeatOptions | null = null;
+  for (const t of timers) {
+    const intervalMs = Math.max(1, Math.min(t.heartbeat, Math.floor(t.peerTimeout / 3)));
+    const timeoutMs = Math.min(MAX_HEARTBEAT_TTL_MS, Math.max(2, Math.floor(t.peerTimeout / 2)));
+    best = best ? { intervalMs: Math.min(best.intervalMs, intervalMs), timeoutMs: Math.min(best.timeoutMs, timeoutMs) } : { intervalMs, timeoutMs };
+  }
+  return best;
 }
 
 /**

@@ -1,6 +1,9 @@
 import * as zmq from 'zeromq';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { DealerPool } from './dealer-pool.js';
 import {
+  checkHeartbeat,
   resolveTransportOptions,
   socketOptionSets,
   TransportError,
@@ -8,7 +11,8 @@ import {
   type TransportOptions,
 } from './options.js';
 
-export { TransportError, TRANSPORT_DEFAULTS, wireFrameLimit, type TransportLogger, type TransportOptions } from './options.js';
+export { heartbeatForTimers, TransportError, TRANSPORT_DEFAULTS, wireFrameLimit, type HeartbeatOptions, type TransportLogger, type TransportOptions } from './options.js';
+import type { HeartbeatOptions } from './options.js';
 
 export type BusHandler = (topic: string, frame: Uint8Array) => void;
 export type DirectHandler = (frame: Uint8Array) => void;
@@ -30,6 +34,10 @@ export interface TransportStats {
   busFiltered: number;
   /** DEALERs currently open (one per recently used direct endpoint). */
   directLinks: number;
+  /** Messages whose handler threw (the message is skipped, the loop goes on). */
+  handlerErrors: number;
+  /** Times a receive loop failed and was restarted. */
+  loopRestarts: number;
 }
 
 type State = 'new' | 'starting' | 'running' | 'closed';
@@ -63,8 +71,10 @@ export class Transport {
   private busHandler: BusHandler = () => {};
   private directHandler: DirectHandler = () => {};
   private readonly counters: TransportStats = {
-    busOut: 0, busIn: 0, directOut: 0, directIn: 0, dropsMalformed: 0, dropsSend: 0, busFiltered: 0, directLinks: 0,
+    busOut: 0, busIn: 0, directOut: 0, directIn: 0, dropsMalformed: 0, dropsSend: 0, busFiltered: 0, directLinks: 0, handlerErrors: 0, loopRestarts: 0,
   };
+  /** Anything a peer can trigger per message is logged through this (see rate-limited-log.ts). */
+  private readonly limited: RateLimitedLog;
   private loops: Promise<void>[] = [];
   private closing: Promise<void> | undefined;
   // Bound once: the publish hot path allocates no closures.
@@ -73,6 +83,7 @@ export class Transport {
 
   constructor(options: TransportOptions) {
     this.o = resolveTransportOptions(options);
+    this.limited = new RateLimitedLog(this.o.logger);
     const { common, send, receive } = socketOptionSets(this.o);
     // Sockets exist from the start so that subscribe()/connectBus() work, and fail
     // loudly, before start(); only binding and the receive loops wait for start().
@@ -204,6 +215,43 @@ export class Transport {
     return { ...this.counters, directLinks: this.dealers.size };
   }
 
+  /** The ZMTP heartbeat currently given to new connections. */
+  heartbeat(): HeartbeatOptions {
+    return { ...this.o.heartbeat };
+  }
+
+  /**
+   * Changes the ZMTP heartbeat. libzmq copies socket options into each connection when
+   * it is made, so the new values apply to connections made from now on: connections our
+   * PUB and ROUTER accept, DEALERs opened later, and bus links dialled later. Existing
+   * links keep the old values, unless `redial` is set: then every bus link is
+   * re-dialled (disconnect + connect; messages in flight on it may be lost, which the
+   * protocol tolerates) and every DEALER is closed (it reopens on the next send).
+   * Throws TransportError for values resolveTransportOptions would refuse.
+   */
+  setHeartbeat(hb: HeartbeatOptions, opts: { redial?: boolean } = {}): void {
+    checkHeartbeat(hb);
+    const old = this.o.heartbeat;
+    if (old.intervalMs === hb.intervalMs && old.timeoutMs === hb.timeoutMs) return;
+    this.o.heartbeat = { intervalMs: hb.intervalMs, timeoutMs: hb.timeoutMs };
+    const { common } = socketOptionSets(this.o);
+    for (const socket of [this.pub, this.sub, this.router]) {
+      if (socket.closed) continue;
+      socket.heartbeatInterval = common.heartbeatInterval;
+      socket.heartbeatTimeout = common.heartbeatTimeout;
+      socket.heartbeatTimeToLive = common.heartbeatTimeToLive;
+    }
+    this.dealers.setHeartbeat(common);
+    this.o.logger.info({ heartbeat: this.o.heartbeat, redial: opts.redial ?? false }, 'transport heartbeat changed');
+    if (opts.redial && this.state !== 'closed') {
+      for (const endpoint of [...this.busEndpoints]) {
+        this.disconnectBus(endpoint);
+        this.connectBus(endpoint);
+      }
+      this.dealers.closeAll();
+    }
+  }
+
   /** Closes every socket and waits for the receive loops to end. Idempotent. Queued
    *  outgoing messages (a goodbye) get `lingerMs` to leave. */
   close(): Promise<void> {
@@ -221,9 +269,24 @@ export class Transport {
     this.o.logger.debug({ stats: this.stats() }, 'transport closed');
   }
 
-  private async receiveBus(): Promise<void> {
+  /** Runs `loop` until the transport closes; if it fails while running, logs, counts and restarts it. */
+  private async keepReceiving(channel: 'bus' | 'direct', loop: () => Promise<void>): Promise<void> {
+    while (this.state === 'running') {
+      try {
+        await loop();
+        return; // the socket closed
+      } catch (err) {
+        if (this.state !== 'running') return;
+        this.counters.loopRestarts++;
+        this.limited.error(`${channel}-loop`, { err, channel }, 'receive loop failed; restarting it');
+        await sleep(50);
+      }
+    }
+  }
+
+  private receiveBus(): Promise<void> {
     const max = this.o.maxMessageBytes;
-    try {
+    return this.keepReceiving('bus', async () => {
       for await (const msg of this.sub) {
         const [topicFrame, frame] = msg;
         if (msg.length !== 2 || topicFrame === undefined || frame === undefined || frame.byteLength > max) {
@@ -239,18 +302,17 @@ export class Transport {
         try {
           this.busHandler(topic, frame);
         } catch (err) {
-          this.o.logger.error({ err, topic }, 'bus handler threw; message skipped');
+          this.counters.handlerErrors++;
+          this.limited.error('bus-handler', { err, topic }, 'bus handler threw; message skipped');
         }
       }
-    } catch (err) {
-      if (this.state !== 'closed') this.o.logger.error({ err }, 'bus receive loop failed');
-    }
+    });
   }
 
-  private async receiveDirect(): Promise<void> {
+  private receiveDirect(): Promise<void> {
     const max = this.o.maxMessageBytes;
-    try {
-      // A ROUTER prefixes the sender's routing id: a well-formed message is [id, frame].
+    // A ROUTER prefixes the sender's routing id: a well-formed message is [id, frame].
+    return this.keepReceiving('direct', async () => {
       for await (const msg of this.router) {
         const frame = msg[1];
         if (msg.length !== 2 || frame === undefined || frame.byteLength > max) {
@@ -261,17 +323,16 @@ export class Transport {
         try {
           this.directHandler(frame);
         } catch (err) {
-          this.o.logger.error({ err }, 'direct handler threw; message skipped');
+          this.counters.handlerErrors++;
+          this.limited.error('direct-handler', { err }, 'direct handler threw; message skipped');
         }
       }
-    } catch (err) {
-      if (this.state !== 'closed') this.o.logger.error({ err }, 'direct receive loop failed');
-    }
+    });
   }
 
   private dropMalformed(channel: 'bus' | 'direct', msg: Buffer[]): void {
     this.counters.dropsMalformed++;
-    this.o.logger.debug({ channel, frames: msg.length, bytes: msg.map((f) => f.byteLength) }, 'malformed message dropped');
+    this.limited.debug('malformed', { channel, frames: msg.length, bytes: msg.slice(0, 4).map((f) => f.byteLength) }, 'malformed message dropped');
   }
 
   private dropSend(op: string, target: string, frame: Uint8Array): void {
@@ -280,7 +341,7 @@ export class Transport {
       this.o.logger.debug({ op, target, state: this.state }, 'send dropped: transport not running');
     } else {
       // A caller bug, and a costly one: the receiver would cut the whole link.
-      this.o.logger.warn({ op, target, bytes: frame.byteLength, max: this.o.maxMessageBytes }, 'send dropped: frame exceeds maxMessageBytes');
+      this.limited.warn('oversized-send', { op, target, bytes: frame.byteLength, max: this.o.maxMessageBytes }, 'send dropped: frame exceeds maxMessageBytes');
     }
   }
 }

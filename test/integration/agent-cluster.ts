@@ -78,6 +78,9 @@ export interface AgentProcess {
   starts: number;
   /** The last lines of its stdout/stderr (pino JSON), for failure messages. */
   output: string[];
+  /** Lines and bytes it wrote to stdout/stderr since the cluster was made (all starts). */
+  outputLines?: number;
+  outputBytes?: number;
 }
 
 export interface HttpReply<T = unknown> {
@@ -225,6 +228,7 @@ export class AgentCluster {
   readonly agents: AgentProcess[] = [];
   private readonly tmpDirs: string[] = [];
   private closed = false;
+  private readonly lineWatchers = new Map<number, Array<(line: string) => void>>();
 
   private constructor(private readonly opts: ClusterOptions) {}
 
@@ -311,7 +315,13 @@ export class AgentCluster {
     a.alive = true;
     a.starts++;
     const keep = (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n')) if (line.trim()) a.output.push(line);
+      a.outputBytes = (a.outputBytes ?? 0) + chunk.length;
+      for (const line of chunk.toString().split('\n')) {
+        if (!line.trim()) continue;
+        a.output.push(line);
+        a.outputLines = (a.outputLines ?? 0) + 1;
+        for (const fn of this.lineWatchers.get(i) ?? []) fn(line);
+      }
       if (a.output.length > 200) a.output.splice(0, a.output.length - 200);
     };
     proc.stdout?.on('data', keep);
@@ -476,6 +486,29 @@ export class AgentCluster {
         return false;
       }
     });
+  }
+
+  /** Call `fn` with every log line agent i writes from now on (all of them, not just the last 200). Returns an unsubscribe. */
+  onLine(i: number, fn: (line: string) => void): () => void {
+    const list = this.lineWatchers.get(i) ?? [];
+    list.push(fn);
+    this.lineWatchers.set(i, list);
+    return () => {
+      const k = list.indexOf(fn);
+      if (k >= 0) list.splice(k, 1);
+    };
+  }
+
+  /** Resident set size of agent i in bytes (Linux /proc), or null if unknown. */
+  rss(i: number): number | null {
+    const pid = this.agent(i).proc?.pid;
+    if (pid === undefined) return null;
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      return m ? Number(m[1]) * 1024 : null;
+    } catch {
+      return null;
+    }
   }
 
   /** The tail of agent i's log output (for diagnostics). */
