@@ -83,7 +83,8 @@ export function agentArgs(launch: AgentLaunch, where: { listen: string; busPort:
   if (launch.discovery === 'mdns') args.push('--discovery', 'mdns', '--interface', where.iface);
   else args.push('--peers', where.peers.join(','));
   args.push('--http', `${where.listen}:${where.httpPort}`, '--timers', launch.timers, '--auto-vote', launch.autoVote);
-  if (where.stateDir) args.push('--state-dir', where.stateDir);
+  // Without a state dir of its own an agent runs --no-state, never in the machine's default directory.
+  args.push(...(where.stateDir ? ['--state-dir', where.stateDir] : ['--no-state']));
   args.push('--log-level', launch.logLevel, ...(launch.extraArgs ?? []));
   return args;
 }

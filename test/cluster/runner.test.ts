@@ -218,7 +218,7 @@ t.test('small helpers', async (t) => {
   t.ok(helpListsDiscovery('  --peers <list>  x\n  --discovery <mode>  static|mdns\n'));
   t.notOk(helpListsDiscovery('  --peers <list>  static peers\n'));
   const l: AgentLaunch = { node: 'h1', group: 'G.a', minSize: 3, timers: 'lan', autoVote: 'yes', discovery: 'mdns', clockOffsetMs: 0, logLevel: 'warn' };
-  t.same(agentArgs(l, { listen: '10.0.0.1', busPort: 7001, httpPort: 8080, peers: ['x:1'], iface: 'eth0', stateDir: null }), ['agent', '--node', 'h1', '--listen', '10.0.0.1', '--group', 'G.a', '--min-size', '3', '--bus-port', '7001', '--discovery', 'mdns', '--interface', 'eth0', '--http', '10.0.0.1:8080', '--timers', 'lan', '--auto-vote', 'yes', '--log-level', 'warn']);
+  t.same(agentArgs(l, { listen: '10.0.0.1', busPort: 7001, httpPort: 8080, peers: ['x:1'], iface: 'eth0', stateDir: null }), ['agent', '--node', 'h1', '--listen', '10.0.0.1', '--group', 'G.a', '--min-size', '3', '--bus-port', '7001', '--discovery', 'mdns', '--interface', 'eth0', '--http', '10.0.0.1:8080', '--timers', 'lan', '--auto-vote', 'yes', '--no-state', '--log-level', 'warn']);
   t.equal(describeStep({ heal: true }), 'heal');
   t.equal(describeStep({ startHosts: 'all' }), 'start all hosts');
   const tl = new Timeline(['a']);

@@ -253,6 +253,14 @@ export class AgentCluster {
     return c;
   }
 
+  private readonly stateDirs = new Map<string, string>();
+  /** One temporary state directory per node, kept across its restarts. */
+  private stateDirOf(node: string): string {
+    let d = this.stateDirs.get(node);
+    if (!d) this.stateDirs.set(node, (d = this.tmp(`state-${node}`)));
+    return d;
+  }
+
   private tmp(prefix: string): string {
     const d = mkdtempSync(join(tmpdir(), `cohort-${prefix}-`));
     this.tmpDirs.push(d);
@@ -271,7 +279,8 @@ export class AgentCluster {
     args.push('--timers', spec.timers ?? 'lan');
     if (spec.autoVote) args.push('--auto-vote', spec.autoVote);
     for (const c of spec.components ?? []) args.push('--component', resolve(REPO_ROOT, c));
-    if (spec.stateDir) args.push('--state-dir', spec.stateDir === true ? this.tmp(`state-${node}`) : spec.stateDir);
+    // Never the machine's default state directory: each node of the cluster gets its own temporary one.
+    args.push('--state-dir', typeof spec.stateDir === 'string' ? spec.stateDir : this.stateDirOf(node));
     args.push('--log-level', spec.logLevel ?? 'warn');
     args.push(...(spec.extraArgs ?? []));
     return args;
