@@ -231,7 +231,7 @@ export class GroupMember {
     if (this.noVoteThrough === Infinity) next = Math.min(next, this.amnesiaUntil);
     const ls = this.leaderState;
     if (ls) {
-      for (const p of ls.polls.values()) next = Math.min(next, p.deadline);
+      for (const p of ls.polls.values()) next = Math.min(next, p.deadline, p.rebroadcastAt);
       if (ls.leavingDeadline !== null) next = Math.min(next, ls.leavingDeadline);
     }
     return next;
@@ -436,7 +436,9 @@ export class GroupMember {
       timeoutMs,
     };
     // The requester is owed a result even if the leader dies before the ballot goes out.
-    this.ballots.track({ spec, leader: this.leaderId, deadline: now.mono + this.resultWait(spec, timeoutMs, now) + this.resultGrace(), seen: false, voted: false });
+    // Until its ballot shows up, the request is repeated (the leader opens a ballot id once).
+    const resendAt = this.state === 'leader' ? undefined : now.mono + this.resendInterval();
+    this.ballots.track({ spec, leader: this.leaderId, deadline: now.mono + this.resultWait(spec, timeoutMs, now) + this.resultGrace(), seen: false, voted: false, ...(resendAt !== undefined ? { resendAt } : {}) });
     if (this.state === 'leader') this.openPoll({ type: 'pollRequest', ...spec }, this.id, now);
     else this.sendTo(this.leaderId, { type: 'pollRequest', ...spec });
     return spec.ballotId;
@@ -654,6 +656,11 @@ export class GroupMember {
       if (!req.transfer && this.inLease(now)) return;
       this.becomeFollower(req.electionTerm, null, now);
     }
+    if (req.electionTerm <= this.noVoteThrough && this.noVoteThrough !== Infinity && this.currentTerm < this.noVoteThrough) {
+      // Refused for our amnesia floor: move up to it (safe: no vote), so the reply tells the
+      // candidate which term to campaign above.
+      this.becomeFollower(this.noVoteThrough, null, now);
+    }
     const canVote = (this.state === 'follower' || this.campaign?.phase === 'pre') && req.electionTerm > this.noVoteThrough;
     const granted = (this.votedFor === null || this.votedFor === candidate) && upToDate && canVote;
     if (granted) {
@@ -768,7 +775,10 @@ export class GroupMember {
   private leaderTick(now: Instant): void {
     const ls = this.leaderState;
     if (!ls) return;
-    for (const poll of [...ls.polls.values()]) if (now.mono >= poll.deadline) this.finishPoll(poll, 'timeout', '', now);
+    for (const poll of [...ls.polls.values()]) {
+      if (now.mono >= poll.deadline) this.finishPoll(poll, 'timeout', '', now);
+      else if (now.mono >= poll.rebroadcastAt) this.broadcastBallot(poll, now);
+    }
     this.manageConfig(now);
     if (this.state !== 'leader') return;
     // Check-quorum: a leader that cannot hear a quorum steps down, so a minority side has no leader.
@@ -921,6 +931,7 @@ export class GroupMember {
   private resendVote(entry: BallotEntry, now: Instant): void {
     entry.resendAt = now.mono + this.resendInterval();
     if (entry.leader === null || entry.leader === this.id) return;
+    if (!entry.seen) return this.sendTo(entry.leader, { type: 'pollRequest', ...entry.spec });
     this.sendTo(entry.leader, { type: 'memberVote', ballotId: entry.spec.ballotId, yes: entry.vote ?? false });
   }
 
@@ -937,7 +948,10 @@ export class GroupMember {
 
   private openPoll(req: PollRequest, requester: MemberId, now: Instant): void {
     const ls = this.leaderState;
-    if (!ls || ls.polls.has(req.ballotId) || this.ballots.isFinished(req.ballotId)) return;
+    if (!ls || ls.polls.has(req.ballotId)) return;
+    const announced = this.announced.get(req.ballotId);
+    if (announced && requester !== this.id) return this.sendTo(requester, announced.result);
+    if (this.ballots.isFinished(req.ballotId)) return;
     const spec: PollSpec = { ballotId: req.ballotId, topic: req.topic, kind: req.kind, subject: req.subject, when: req.when, timeoutMs: req.timeoutMs };
     const poll = new Poll(spec, requester, this.voterConfig.voters, now.mono + req.timeoutMs);
     if (req.subject === 'action' && req.when < now.wall + req.timeoutMs) {
@@ -947,10 +961,17 @@ export class GroupMember {
     }
     this.counters.pollsOpened++;
     ls.polls.set(spec.ballotId, poll);
-    const ballot: Ballot = { type: 'ballot', ...spec, requester, voters: [...poll.voters], remainingMs: req.timeoutMs };
-    this.broadcast(ballot);
+    const ballot = this.broadcastBallot(poll, now);
     this.onBallot(ballot, this.id, now);
     this.evaluatePoll(poll, now);
+  }
+
+  /** Broadcast (again: members that missed it would be owed nothing and could not vote) an open poll's ballot. */
+  private broadcastBallot(poll: Poll, now: Instant): Ballot {
+    poll.rebroadcastAt = now.mono + this.resendInterval();
+    const ballot: Ballot = { type: 'ballot', ...poll.spec, requester: poll.requester, voters: [...poll.voters], remainingMs: Math.max(0, poll.deadline - now.mono) };
+    this.broadcast(ballot);
+    return ballot;
   }
 
   private onBallot(ballot: Ballot, leader: MemberId, now: Instant): void {

@@ -29,6 +29,8 @@ export class Poll {
     voters: readonly MemberId[],
     /** Leader's monotonic deadline. */
     readonly deadline: number,
+    /** When to broadcast the ballot again (for members that missed it). */
+    public rebroadcastAt = Infinity,
   ) {
     this.voters = new Set(voters);
   }

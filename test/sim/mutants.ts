@@ -60,6 +60,11 @@ export const MUTANTS = {
   }) as Method),
   /** §2 absurd terms adopted. */
   absurdTerms: mutant('isAbsurd', () => (() => false) as Method),
+  /** §5 results announced once: no repeats, no repeated votes (measured in loss.test.ts). */
+  resultsOnce: mutant('repeatResults', (_r, self) => {
+    self['resendVote'] = () => undefined;
+    return (() => undefined) as Method;
+  }),
   /** §4.3 any id heard becomes a voter. */
   admitsPhantoms: mutant('mayBecomeVoter', () => (() => true) as Method),
 } as const;

@@ -19,7 +19,7 @@ import { MUTANTS } from './mutants.js';
 import type { MemberFactory } from './simulator.js';
 
 const MAX_SEEDS = Number(process.env.MUTANT_SEEDS ?? 600);
-const ALL = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7'];
+const ALL = ['m1/a', 'm2/a', 'm3/a', 'm4/a', 'm5/a', 'm6/a', 'm7/a'];
 
 /** Grants real votes it would refuse: rewrites its outgoing refusals (it persists nothing). */
 class LyingVoter extends GroupMember {
@@ -61,18 +61,18 @@ const some =
 const cases: Array<{ name: string; factory: MemberFactory; rules: string[]; ignore?: string[]; seeds?: number }> = [
   {
     name: 'a voter that grants votes it should refuse',
-    factory: some(LyingVoter, ['m1', 'm2', 'm3']),
+    factory: some(LyingVoter, ['m1/a', 'm2/a', 'm3/a']),
     rules: ['vote-persisted-before-granted', 'leader-has-quorum', 'one-leader-per-term'],
   },
   {
     name: 'a voter that forgets its vote (grants every request in a term)',
-    factory: some(AmnesiacVoter, ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7']),
+    factory: some(AmnesiacVoter, ['m1/a', 'm2/a', 'm3/a', 'm4/a', 'm5/a', 'm6/a', 'm7/a']),
     rules: ['one-vote-per-term', 'one-leader-per-term', 'leader-has-quorum'],
   },
   {
     // With the direct vote checks switched off, the consequence must still show: two leaders in a term.
     name: 'double voting by its consequence alone (two leaders in one term)',
-    factory: some(AmnesiacVoter, ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7']),
+    factory: some(AmnesiacVoter, ['m1/a', 'm2/a', 'm3/a', 'm4/a', 'm5/a', 'm6/a', 'm7/a']),
     ignore: ['one-vote-per-term', 'vote-persisted-before-granted', 'leader-has-quorum'],
     rules: ['one-leader-per-term', 'follow-current-leader', 'leader-events'],
     seeds: 1500,
@@ -89,7 +89,7 @@ const cases: Array<{ name: string; factory: MemberFactory; rules: string[]; igno
   { name: 'a leader that makes any id it hears a voter', factory: some(MUTANTS.admitsPhantoms, ALL), rules: ['voters-are-members'] },
   {
     name: 'a leader that inflates poll tallies',
-    factory: some(InflatedTally, ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7']),
+    factory: some(InflatedTally, ['m1/a', 'm2/a', 'm3/a', 'm4/a', 'm5/a', 'm6/a', 'm7/a']),
     rules: ['poll-tally', 'poll-outcome', 'result-matches-leader'],
   },
 ];
@@ -125,7 +125,7 @@ const scenarios: Array<{ name: string; Broken: new (opts: MemberOptions) => Grou
     rules: ['check-quorum-stepdown'],
     run: (factory) => {
       let cut: { L: string; d: string; X: string[] } | null = null;
-      const sim = group(['m1', 'm2', 'm3', 'm4', 'm5'], {
+      const sim = group(['m1/a', 'm2/a', 'm3/a', 'm4/a', 'm5/a'], {
         minSize: 3,
         ...(factory ? { factory } : {}),
         shape: (env, from, to) => {
@@ -137,6 +137,7 @@ const scenarios: Array<{ name: string; Broken: new (opts: MemberOptions) => Grou
         },
       });
       const L = settle(sim);
+      runUntilTrue(sim, () => sim.member(L).config().voters.length === 5, 10_000);
       const others = sim.ids().filter((i) => i !== L);
       cut = { L, d: others[0] as string, X: others.slice(1) };
       const term = sim.member(L).term();
@@ -151,7 +152,7 @@ const scenarios: Array<{ name: string; Broken: new (opts: MemberOptions) => Grou
     Broken: MUTANTS.amnesiacVotes,
     rules: ['one-vote-per-term'],
     run: (factory) => {
-      const sim = group(['m1', 'm2', 'm3'], { ...(factory ? { factory } : {}) });
+      const sim = group(['m1/a', 'm2/a', 'm3/a'], { ...(factory ? { factory } : {}) });
       const L = settle(sim);
       const term = sim.member(L).term();
       const voter = sim.ids().find((i) => i !== L && sim.hardState(i)?.votedFor === L && sim.hardState(i)?.term === term);

@@ -53,7 +53,7 @@ function randomVote(ev: VoteRequestEvent, rng: Rng) {
 
 /** Ids of strangers: never started by the simulation, never to be trusted with anything. */
 export function strangerId(k: number): MemberId {
-  return `x${k}`;
+  return `x${k}/stranger`;
 }
 
 export function runSeed(seed: number, opts: RunOptions = {}): RunResult {
@@ -266,7 +266,7 @@ export function runPlan(plan: Plan, opts: RunOptions = {}): RunResult {
         const id = strangerId(9);
         const voters = sim.ids();
         for (let k = 1; k <= count; k++) {
-          const ballotId = `${id}#1.${sim.now()}-${k}`;
+          const ballotId = `${id}#1.${sim.now() * 10 + k}`;
           const spec = { ballotId, topic: new Uint8Array([6, 6, 6]), kind: 'consensus' as const, subject: 'action' as const, when: wall + 3000, timeoutMs: 1000 };
           sim.forge(forged(id, term, { type: 'ballot', ...spec, requester: id, voters, remainingMs: 1000 }));
           const tally = { yes: voters.length, no: 0, voters: voters.length };

@@ -96,7 +96,7 @@ export function electionRounds(ms: number, timers: TimerSettings, dMax: number):
   return Math.max(0, (ms - (timers.peerTimeout + timers.heartbeat + dMax)) / (timers.electionMax + 4 * dMax));
 }
 
-export const MEMBER_IDS = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7'] as const;
+export const MEMBER_IDS = ['m1/a', 'm2/a', 'm3/a', 'm4/a', 'm5/a', 'm6/a', 'm7/a'] as const;
 
 function pickTimers(rng: Rng): { profile: string; timers: TimerSettings } {
   const profile = rng.weighted<string>([

@@ -43,13 +43,13 @@ t.test(`${SEEDS} seeded random schedules: no invariant violated`, async (t) => {
 
 t.test('membership and election', async (t) => {
   t.test('3 members form: one leader known by all, everyone sees all 3 join (itself included)', async (t) => {
-    const sim = group(['m1', 'm2', 'm3']);
+    const sim = group(['m1/a', 'm2/a', 'm3/a']);
     const L = settle(sim, 10_000);
     t.ok(sim.now() <= 10_000, `leader ${L} agreed at ${sim.now()} ms`);
     sim.runFor(10_000);
-    for (const id of ['m1', 'm2', 'm3']) {
+    for (const id of ['m1/a', 'm2/a', 'm3/a']) {
       const joined = events(sim, 'memberJoined', id);
-      t.same(joined.map((e) => e.event.member).sort(), ['m1', 'm2', 'm3'], `${id} saw all three join`);
+      t.same(joined.map((e) => e.event.member).sort(), ['m1/a', 'm2/a', 'm3/a'], `${id} saw all three join`);
       // Members start one after another at t=0: the first ones hear the later ones at once, the later
       // ones hear the first ones on their next heartbeat.
       t.ok(joined.every((e) => e.t <= HB + 10), `${id} saw them within one heartbeat (${joined.map((e) => e.t)} ms)`);
@@ -60,50 +60,50 @@ t.test('membership and election', async (t) => {
   });
 
   t.test('2-member group elects (minSize 2)', async (t) => {
-    const sim = group(['m1', 'm2'], { minSize: 2 });
+    const sim = group(['m1/a', 'm2/a'], { minSize: 2 });
     const L = settle(sim, 10_000);
-    t.ok(L === 'm1' || L === 'm2');
+    t.ok(L === 'm1/a' || L === 'm2/a');
     sim.runFor(10_000);
     t.equal(agreedLeader(sim), L, 'still the same leader 10 s later');
     clean(t, sim);
   });
 
   t.test('1-member group with minSize 1 elects itself', async (t) => {
-    const sim = group(['m1'], { minSize: 1 });
-    t.equal(settle(sim, 5_000), 'm1');
-    t.same(events(sim, 'leaderElected', 'm1').map((e) => e.event.leader), ['m1']);
+    const sim = group(['m1/a'], { minSize: 1 });
+    t.equal(settle(sim, 5_000), 'm1/a');
+    t.same(events(sim, 'leaderElected', 'm1/a').map((e) => e.event.leader), ['m1/a']);
     clean(t, sim);
   });
 
   t.test('minSize 4: 3 members elect no one; a 4th joins and a leader appears', async (t) => {
-    const sim = group(['m1', 'm2', 'm3'], { minSize: 4 });
+    const sim = group(['m1/a', 'm2/a', 'm3/a'], { minSize: 4 });
     sim.runFor(15_000);
     t.same(leaders(sim), [], 'no leader with 3 members');
     t.same(events(sim, 'leaderElected'), [], 'no leaderElected event');
-    sim.start('m4');
+    sim.start('m4/a');
     const L = settle(sim, 10_000);
     t.ok(L, `leader ${L} after the 4th joined`);
     clean(t, sim);
   });
 
   t.test('a late joiner learns the existing leader within heartbeat + 0.5 s, with no term change', async (t) => {
-    const sim = group(['m1', 'm2', 'm3']);
+    const sim = group(['m1/a', 'm2/a', 'm3/a']);
     const L = settle(sim);
     sim.runFor(5_000);
     const term = sim.member(L).term();
     const t0 = sim.now();
-    sim.start('m4');
-    const at = runUntilTrue(sim, () => sim.member('m4').leader() === L, HB + 500);
+    sim.start('m4/a');
+    const at = runUntilTrue(sim, () => sim.member('m4/a').leader() === L, HB + 500);
     t.ok(at !== null, `m4 follows ${L} after ${at === null ? 'never' : at - t0} ms`);
     sim.runFor(5_000);
-    for (const id of ['m1', 'm2', 'm3', 'm4']) t.equal(sim.member(id).term(), term, `${id} still in term ${term}`);
-    t.same(events(sim, 'leaderElected', undefined, t0).map((e) => `${e.id}:${e.event.leader}`), [`m4:${L}`], 'only the joiner got leaderElected');
+    for (const id of ['m1/a', 'm2/a', 'm3/a', 'm4/a']) t.equal(sim.member(id).term(), term, `${id} still in term ${term}`);
+    t.same(events(sim, 'leaderElected', undefined, t0).map((e) => `${e.id}:${e.event.leader}`), [`m4/a:${L}`], 'only the joiner got leaderElected');
     clean(t, sim);
   });
 
   for (const n of [4, 3]) {
     t.test(`leader crash with ${n} members: leaderExited, then a new leader with a higher term within 4 s`, async (t) => {
-      const ids = ['m1', 'm2', 'm3', 'm4'].slice(0, n);
+      const ids = ['m1/a', 'm2/a', 'm3/a', 'm4/a'].slice(0, n);
       const sim = group(ids);
       const L = settle(sim);
       sim.runFor(5_000);
@@ -130,7 +130,7 @@ t.test('membership and election', async (t) => {
   for (const n of [3, 4]) {
     for (const order of ['hand-over first', 'goodbye first'] as const) {
       t.test(`graceful leader leave with ${n} members (${order}): leaderExited at once, a new leader within a few round trips`, async (t) => {
-        const ids = ['m1', 'm2', 'm3', 'm4'].slice(0, n);
+        const ids = ['m1/a', 'm2/a', 'm3/a', 'm4/a'].slice(0, n);
         // The hand-over (timeoutNow, to one member) and the goodbye (leave, to all) travel on
         // different sockets: either may arrive first.
         const sim = group(ids, { shape: (env) => (env.body.type === 'timeoutNow' ? [order === 'hand-over first' ? 1 : 10] : null) });
@@ -159,7 +159,7 @@ t.test('membership and election', async (t) => {
   }
 
   t.test('a leader that leaves while a voter is down still leaves within one heartbeat', async (t) => {
-    const ids = ['m1', 'm2', 'm3', 'm4', 'm5'];
+    const ids = ['m1/a', 'm2/a', 'm3/a', 'm4/a', 'm5/a'];
     const sim = group(ids, { minSize: 4, trace: new Trace(100_000) });
     const L = settle(sim);
     sim.runFor(3_000);
@@ -178,7 +178,7 @@ t.test('membership and election', async (t) => {
   });
 
   t.test('partition {L,x} | {3}: the majority elects a higher term, the old leader steps down; heal: one leader, no flapping', async (t) => {
-    const ids = ['m1', 'm2', 'm3', 'm4', 'm5'];
+    const ids = ['m1/a', 'm2/a', 'm3/a', 'm4/a', 'm5/a'];
     const sim = group(ids, { minSize: 3 });
     const L = settle(sim);
     sim.runFor(3_000);
@@ -208,7 +208,7 @@ t.test('membership and election', async (t) => {
   });
 
   t.test('a cut-off member that returns does not disrupt the group (pre-vote)', async (t) => {
-    const ids = ['m1', 'm2', 'm3', 'm4', 'm5'];
+    const ids = ['m1/a', 'm2/a', 'm3/a', 'm4/a', 'm5/a'];
     const sim = group(ids, { minSize: 3 });
     const L = settle(sim);
     sim.runFor(3_000);
@@ -228,18 +228,18 @@ t.test('membership and election', async (t) => {
   });
 
   t.test('a restarted member (incarnation + 1) is recognised as the same member', async (t) => {
-    const sim = group(['m1', 'm2', 'm3']);
+    const sim = group(['m1/a', 'm2/a', 'm3/a']);
     const L = settle(sim);
     sim.runFor(3_000);
     const term = sim.member(L).term();
-    const F = ['m1', 'm2', 'm3'].find((i) => i !== L) as MemberId;
+    const F = ['m1/a', 'm2/a', 'm3/a'].find((i) => i !== L) as MemberId;
     const t0 = sim.now();
     sim.crash(F);
     sim.runFor(500);
     sim.start(F);
     t.equal(sim.instance(F)?.incarnation, 2);
     sim.runFor(5_000);
-    for (const id of ['m1', 'm2', 'm3']) {
+    for (const id of ['m1/a', 'm2/a', 'm3/a']) {
       t.equal(sim.member(id).size(), 3, `${id} size 3`);
       if (id !== F) t.same(sim.log.filter((e) => e.id === id && e.t >= t0 && (e.event.type === 'memberLeft' || e.event.type === 'memberJoined')), [], `${id}: no leave/join for ${F}`);
     }
@@ -249,7 +249,7 @@ t.test('membership and election', async (t) => {
   });
 
   t.test('a restarted leader is the same member but no longer leads; its term persists', async (t) => {
-    const sim = group(['m1', 'm2', 'm3']);
+    const sim = group(['m1/a', 'm2/a', 'm3/a']);
     const L = settle(sim);
     sim.runFor(3_000);
     const term = sim.member(L).term();
@@ -260,7 +260,7 @@ t.test('membership and election', async (t) => {
     t.ok(sim.member(L).term() >= term, 'the restarted member kept its term');
     const N = settle(sim, 5_000);
     t.ok(sim.member(N).term() > term, `new leader ${N} in a higher term`);
-    for (const id of ['m1', 'm2', 'm3'].filter((i) => i !== L)) {
+    for (const id of ['m1/a', 'm2/a', 'm3/a'].filter((i) => i !== L)) {
       t.same(events(sim, 'leaderExited', id, t0).map((e) => e.event.leader), [L], `${id}: leaderExited(${L})`);
       t.same(events(sim, 'memberJoined', id, t0), [], `${id}: no second memberJoined(${L})`);
     }
@@ -268,19 +268,19 @@ t.test('membership and election', async (t) => {
   });
 
   t.test('membership: graceful leave is seen at once, a crash within peerTimeout + 1 s', async (t) => {
-    const sim = group(['m1', 'm2', 'm3', 'm4']);
+    const sim = group(['m1/a', 'm2/a', 'm3/a', 'm4/a']);
     const L = settle(sim);
-    const [a, b] = ['m1', 'm2', 'm3', 'm4'].filter((i) => i !== L) as [MemberId, MemberId];
+    const [a, b] = ['m1/a', 'm2/a', 'm3/a', 'm4/a'].filter((i) => i !== L) as [MemberId, MemberId];
     const t0 = sim.now();
     sim.leave(a);
     sim.runFor(100);
-    for (const id of ['m1', 'm2', 'm3', 'm4'].filter((i) => i !== a)) {
+    for (const id of ['m1/a', 'm2/a', 'm3/a', 'm4/a'].filter((i) => i !== a)) {
       t.same(events(sim, 'memberLeft', id, t0).map((e) => [e.event.member, e.event.reason]), [[a, 'left']], `${id}: memberLeft(${a}) within 0.1 s`);
     }
     const t1 = sim.now();
     sim.crash(b);
     sim.runFor(DEFAULT_TIMERS.peerTimeout + 1_000);
-    for (const id of ['m1', 'm2', 'm3', 'm4'].filter((i) => i !== a && i !== b)) {
+    for (const id of ['m1/a', 'm2/a', 'm3/a', 'm4/a'].filter((i) => i !== a && i !== b)) {
       const left = events(sim, 'memberLeft', id, t1);
       t.same(left.map((e) => [e.event.member, e.event.reason]), [[b, 'timeout']], `${id}: memberLeft(${b}, timeout) after ${left.map((e) => e.t - t1)} ms`);
       t.equal(sim.member(id).size(), 2);
@@ -291,14 +291,14 @@ t.test('membership and election', async (t) => {
 
 t.test('messages', async (t) => {
   t.test('a group message reaches every member, the sender included; the leader channel works both ways', async (t) => {
-    const sim = group(['m1', 'm2', 'm3']);
+    const sim = group(['m1/a', 'm2/a', 'm3/a']);
     const L = settle(sim);
-    const F = ['m1', 'm2', 'm3'].find((i) => i !== L) as MemberId;
+    const F = ['m1/a', 'm2/a', 'm3/a'].find((i) => i !== L) as MemberId;
     const t0 = sim.now();
     sim.call(F, 'send', (m, now) => m.send(bytes('hello'), now));
     sim.call(F, 'sendToLeader', (m, now) => m.sendToLeader(bytes('to leader'), now));
     sim.runFor(100);
-    for (const id of ['m1', 'm2', 'm3']) t.same(events(sim, 'message', id, t0).map((e) => e.event.from), [F], `${id} got the group message`);
+    for (const id of ['m1/a', 'm2/a', 'm3/a']) t.same(events(sim, 'message', id, t0).map((e) => e.event.from), [F], `${id} got the group message`);
     t.same(events(sim, 'messageToLeader', L, t0).map((e) => e.event.from), [F], 'the leader got the message to it, with the sender');
     sim.call(L, 'sendToMember', (m, now) => m.sendToMember(bytes('reply'), F, now));
     sim.call(L, 'sendToLeader', (m, now) => m.sendToLeader(bytes('self'), now));
@@ -310,11 +310,11 @@ t.test('messages', async (t) => {
   });
 
   t.test('with no leader: sendToLeader and requestPoll throw NoLeaderError and nothing is delivered', async (t) => {
-    const sim = group(['m1', 'm2', 'm3']);
+    const sim = group(['m1/a', 'm2/a', 'm3/a']);
     sim.runFor(50);
     t.equal(agreedLeader(sim), null, 'no leader yet');
-    t.type(sim.call('m1', 'sendToLeader', (m, now) => m.sendToLeader(bytes('x'), now)), NoLeaderError);
-    t.type(sim.requestPoll('m1', { kind: 'majority', subject: 'value' }), NoLeaderError);
+    t.type(sim.call('m1/a', 'sendToLeader', (m, now) => m.sendToLeader(bytes('x'), now)), NoLeaderError);
+    t.type(sim.requestPoll('m1/a', { kind: 'majority', subject: 'value' }), NoLeaderError);
     sim.runFor(100);
     t.same(events(sim, 'voteRequest'), [], 'no ballot anywhere');
     t.same(events(sim, 'messageToLeader'), [], 'no message to a leader');
@@ -335,7 +335,7 @@ t.test('polls', async (t) => {
   ];
   for (const c of cases) {
     t.test(`${c.name} → ${c.expect}`, async (t) => {
-      const ids = ['m1', 'm2', 'm3'];
+      const ids = ['m1/a', 'm2/a', 'm3/a'];
       const answers = new Map<MemberId, boolean | null>(ids.map((id, i) => [id, c.votes[i] ?? null]));
       const sim = group(ids, { votePolicy: scriptedVotes(answers) });
       const L = settle(sim);
@@ -359,7 +359,7 @@ t.test('polls', async (t) => {
 
   t.test('action vote: every member schedules the action at the same instant; never after a no', async (t) => {
     for (const no of [false, true]) {
-      const ids = ['m1', 'm2', 'm3'];
+      const ids = ['m1/a', 'm2/a', 'm3/a'];
       const answers = new Map<MemberId, boolean | null>(ids.map((id) => [id, true]));
       const sim = group(ids, { votePolicy: scriptedVotes(answers) });
       const L = settle(sim);
@@ -384,7 +384,7 @@ t.test('polls', async (t) => {
   });
 
   t.test('an action vote whose instant comes before the poll could finish is refused', async (t) => {
-    const ids = ['m1', 'm2', 'm3'];
+    const ids = ['m1/a', 'm2/a', 'm3/a'];
     const answers = new Map<MemberId, boolean | null>(ids.map((id) => [id, true]));
     const sim = group(ids, { votePolicy: scriptedVotes(answers), network: { loss: 0, duplicate: 0, delayMin: 30, delayMax: 30 } });
     const L = settle(sim);
@@ -404,7 +404,7 @@ t.test('polls', async (t) => {
   });
 
   t.test('a leader stalled past the deadline does not pass an action vote with votes it reads late', async (t) => {
-    const ids = ['m1', 'm2', 'm3'];
+    const ids = ['m1/a', 'm2/a', 'm3/a'];
     let L: MemberId | null = null;
     // The leader votes at once, the others a little later.
     const sim = group(ids, { votePolicy: (inst) => ({ delay: inst.id === L ? 0 : 50, yes: true }) });
@@ -425,9 +425,9 @@ t.test('polls', async (t) => {
   });
 
   t.test('duplicated votes count once', async (t) => {
-    const ids = ['m1', 'm2', 'm3'];
+    const ids = ['m1/a', 'm2/a', 'm3/a'];
     // Every message arrives twice.
-    const answers = new Map<MemberId, boolean | null>([['m1', true], ['m2', null], ['m3', null]]);
+    const answers = new Map<MemberId, boolean | null>([['m1/a', true], ['m2/a', null], ['m3/a', null]]);
     const sim = group(ids, { votePolicy: scriptedVotes(answers), network: { loss: 0, duplicate: 1, delayMin: 1, delayMax: 5 } });
     const L = settle(sim);
     answers.clear();
@@ -445,34 +445,34 @@ t.test('polls', async (t) => {
   });
 
   t.test('a member voting twice, a forged second vote and a non-voter are ignored', async (t) => {
-    const ids = ['m1', 'm2', 'm3'];
+    const ids = ['m1/a', 'm2/a', 'm3/a'];
     const answers = new Map<MemberId, boolean | null>();
     const sim = group(ids, { votePolicy: scriptedVotes(answers) });
     const L = settle(sim);
     sim.runFor(2_000);
     const [a, b] = ids.filter((i) => i !== L) as [MemberId, MemberId];
     // A 4th member that the leader cannot hear: it follows the leader and sees the ballot, but is not a voter.
-    sim.cutOneWay('m4', L);
-    sim.start('m4');
-    t.ok(runUntilTrue(sim, () => sim.member('m4').leader() === L, 3_000) !== null, 'm4 follows the leader');
+    sim.cutOneWay('m4/a', L);
+    sim.start('m4/a');
+    t.ok(runUntilTrue(sim, () => sim.member('m4/a').leader() === L, 3_000) !== null, 'm4 follows the leader');
     const id = sim.requestPoll(L, { kind: 'consensus', subject: 'value', timeoutMs: 1_500 }) as string;
     sim.runFor(20);
-    const asked = events(sim, 'voteRequest', 'm4').filter((e) => e.event.ballotId === id);
+    const asked = events(sim, 'voteRequest', 'm4/a').filter((e) => e.event.ballotId === id);
     t.same(asked.map((e) => e.event.canVote), [false], 'm4 sees the ballot as a non-voter');
-    sim.vote('m4', id, true);
-    sim.deliver(L, { version: 1, group: 'G.1', from: 'm4', incarnation: 1, term: sim.member('m4').term(), to: L, body: { type: 'memberVote', ballotId: id, yes: true } });
+    sim.vote('m4/a', id, true);
+    sim.deliver(L, { version: 1, group: 'G.1', from: 'm4/a', incarnation: 1, term: sim.member('m4/a').term(), to: L, body: { type: 'memberVote', ballotId: id, yes: true } });
     t.equal(sim.vote(a, id, true), true, `${a} votes yes`);
     t.equal(sim.vote(a, id, false), false, `${a}'s second vote is refused locally`);
     sim.runFor(20);
     const inst = sim.instance(a);
     sim.deliver(L, { version: 1, group: 'G.1', from: a, incarnation: inst?.incarnation ?? 1, term: sim.member(a).term(), to: L, body: { type: 'memberVote', ballotId: id, yes: false } });
-    sim.deliver(L, { version: 1, group: 'G.1', from: 'zz', incarnation: 1, term: sim.member(L).term(), to: L, body: { type: 'memberVote', ballotId: id, yes: false } });
+    sim.deliver(L, { version: 1, group: 'G.1', from: 'zz/x', incarnation: 1, term: sim.member(L).term(), to: L, body: { type: 'memberVote', ballotId: id, yes: false } });
     sim.vote(L, id, true);
     sim.runFor(50);
     t.same(events(sim, 'voteResult').filter((e) => e.event.ballotId === id), [], 'not decided: the forged no and the non-voters were ignored');
     sim.vote(b, id, true);
     sim.runFor(50);
-    for (const m of [...ids, 'm4']) {
+    for (const m of [...ids, 'm4/a']) {
       t.same(events(sim, 'voteResult', m).filter((e) => e.event.ballotId === id).map((e) => [e.event.outcome, e.event.tally]), [['yes', { yes: 3, no: 0, voters: 3 }]], `${m}: yes, 3 of 3 voters`);
     }
     clean(t, sim);
@@ -480,7 +480,7 @@ t.test('polls', async (t) => {
 
   t.test('leadership changes mid-poll: every member still gets exactly one result by deadline + grace', async (t) => {
     for (const how of ['crash', 'partition'] as const) {
-      const ids = ['m1', 'm2', 'm3', 'm4'];
+      const ids = ['m1/a', 'm2/a', 'm3/a', 'm4/a'];
       const answers = new Map<MemberId, boolean | null>();
       const sim = group(ids, { votePolicy: scriptedVotes(answers) });
       const L = settle(sim);
