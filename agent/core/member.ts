@@ -285,6 +285,12 @@ export class GroupMember {
     return env.from === this.leaderId && env.term === this.currentTerm && this.state !== 'leader';
   }
 
+  /** A ballot's sender leads our term: our leader, or the one we just gave up on for silence (loss), still in our term. */
+  private fromLeaderOfOurTerm(env: Envelope): boolean {
+    const ours = env.from === this.leaderId || (this.leaderId === null && env.from === this.formerLeader);
+    return ours && env.term === this.currentTerm && this.state !== 'leader';
+  }
+
   /** A member may become a voter once it has acknowledged this leader (see manageConfig). */
   private mayBecomeVoter(member: MemberId): boolean {
     return this.leaderState?.acked.has(member) ?? false;
@@ -368,8 +374,9 @@ export class GroupMember {
         if (this.state !== 'leader') return void this.counters.misrouted++;
         return this.openPoll(body, env.from, now);
       case 'ballot':
-        // Only our leader of this term opens ballots: not a stranger, not a leader we left behind.
-        if (!this.fromOurLeader(env)) return void this.counters.notFromLeader++;
+        // Only the leader of our term opens ballots: not a leader we left behind. A member that has
+        // just given up on a silent leader (loss) still takes a ballot from the leader of its term.
+        if (!this.fromLeaderOfOurTerm(env)) return void this.counters.notFromLeader++;
         return this.onBallot(body, env.from, now);
       case 'memberVote':
         return this.countVote(body, env.from, now);

@@ -96,6 +96,7 @@ export class Checker {
     this.liveness = new LivenessCheck(hooks, fail);
     this.rules = new RuleChecks(hooks, fail);
     this.rules.openerOf = (id) => this.polls.openerOf(id);
+    this.rules.leaderOf = (term) => this.leaderOfTerm.get(term);
   }
 
   private fail(rule: string, text: string): void {

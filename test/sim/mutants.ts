@@ -38,7 +38,10 @@ export const MUTANTS = {
   /** §4.1 a follower keeps a leader it no longer hears. */
   keepsSilentLeader: mutant('silentLeaderDeadline', () => (() => Infinity) as Method),
   /** §5 ballots and leader data taken from anyone. */
-  anyLeader: mutant('fromOurLeader', () => (() => true) as Method),
+  anyLeader: mutant('fromOurLeader', (_f, self) => {
+    self['fromLeaderOfOurTerm'] = () => true;
+    return (() => true) as Method;
+  }),
   /** §5 no grace: a member gives up on the leader's result at the deadline itself. */
   noGrace: mutant('resultGrace', () => (() => 0) as Method),
   /** §5 votes handled after the deadline still count. */

@@ -163,7 +163,7 @@ const scenarios: Array<{ name: string; Broken: new (opts: MemberOptions) => Grou
       sim.start(voter, { amnesiac: true });
       sim.deliver(voter, {
         version: 1,
-        group: 'G.1',
+        group: 'G.a',
         from: other,
         incarnation: sim.instance(other)?.incarnation ?? 1,
         term,

@@ -72,6 +72,9 @@ export class RuleChecks {
     this.pending.set(inst.key, env);
   }
 
+  /** The leader of a term, as the checker saw it. */
+  leaderOf: (term: number) => MemberId | undefined = () => undefined;
+
   /** Openers of ballots as the checker saw them sent. */
   openerOf: (ballotId: string) => MemberId | undefined = () => undefined;
 
@@ -144,7 +147,7 @@ export class RuleChecks {
     const fromNet = env !== undefined;
     switch (e.type) {
       case 'voteRequest':
-        if (fromNet && env.body.type === 'ballot' && (env.from !== leader || env.term !== term)) {
+        if (fromNet && env.body.type === 'ballot' && (env.term !== term || this.leaderOf(term) !== env.from || (leader !== null && leader !== env.from))) {
           this.fail('leader-traffic-from-leader', `${inst.id} (term ${term}, leader ${leader ?? 'none'}) showed ballot ${e.ballotId} from ${env.from} (term ${env.term})`);
         }
         return;

@@ -235,7 +235,7 @@ export function runPlan(plan: Plan, opts: RunOptions = {}): RunResult {
     if (!up.length) return;
     const term = Math.max(...up.map((i) => i.member.term()));
     const hb = plan.timers.heartbeat;
-    const forged = (from: MemberId, t: number, body: Body, to: MemberId | '' = '', incarnation = 1): Envelope => ({ version: PROTOCOL_VERSION, group: 'G.1', from, incarnation, term: t, to, body });
+    const forged = (from: MemberId, t: number, body: Body, to: MemberId | '' = '', incarnation = 1): Envelope => ({ version: PROTOCOL_VERSION, group: 'G.a', from, incarnation, term: t, to, body });
     const wall = sim.instantOf(up[0] as Instance).wall;
     switch (kind) {
       case 'phantoms': {

@@ -460,13 +460,13 @@ t.test('polls', async (t) => {
     const asked = events(sim, 'voteRequest', 'm4/a').filter((e) => e.event.ballotId === id);
     t.same(asked.map((e) => e.event.canVote), [false], 'm4 sees the ballot as a non-voter');
     sim.vote('m4/a', id, true);
-    sim.deliver(L, { version: 1, group: 'G.1', from: 'm4/a', incarnation: 1, term: sim.member('m4/a').term(), to: L, body: { type: 'memberVote', ballotId: id, yes: true } });
+    sim.deliver(L, { version: 1, group: 'G.a', from: 'm4/a', incarnation: 1, term: sim.member('m4/a').term(), to: L, body: { type: 'memberVote', ballotId: id, yes: true } });
     t.equal(sim.vote(a, id, true), true, `${a} votes yes`);
     t.equal(sim.vote(a, id, false), false, `${a}'s second vote is refused locally`);
     sim.runFor(20);
     const inst = sim.instance(a);
-    sim.deliver(L, { version: 1, group: 'G.1', from: a, incarnation: inst?.incarnation ?? 1, term: sim.member(a).term(), to: L, body: { type: 'memberVote', ballotId: id, yes: false } });
-    sim.deliver(L, { version: 1, group: 'G.1', from: 'zz/x', incarnation: 1, term: sim.member(L).term(), to: L, body: { type: 'memberVote', ballotId: id, yes: false } });
+    sim.deliver(L, { version: 1, group: 'G.a', from: a, incarnation: inst?.incarnation ?? 1, term: sim.member(a).term(), to: L, body: { type: 'memberVote', ballotId: id, yes: false } });
+    sim.deliver(L, { version: 1, group: 'G.a', from: 'zz/x', incarnation: 1, term: sim.member(L).term(), to: L, body: { type: 'memberVote', ballotId: id, yes: false } });
     sim.vote(L, id, true);
     sim.runFor(50);
     t.same(events(sim, 'voteResult').filter((e) => e.event.ballotId === id), [], 'not decided: the forged no and the non-voters were ignored');

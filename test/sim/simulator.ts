@@ -213,7 +213,7 @@ export class Simulator {
     this.trace = opts.trace ?? new Trace(200);
     this.factory = opts.factory ?? ((o) => new GroupMember(o));
     this.codec = opts.codec ?? true;
-    this.group = opts.group ?? 'G.1';
+    this.group = opts.group ?? 'G.a';
     this.baseDelayMax = opts.network.delayMax;
     this.updateQuiet();
     this.checker = new Checker({
