@@ -6,6 +6,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { PROTOCOL_VERSION, type Body, type BodyType, type Envelope } from '../../agent/core/messages.js';
 import { DecodeError, EncodeError, MAX_ENVELOPE_BYTES, decodeEnvelope, encodeEnvelope, type DecodeResult } from '../../proto/codec.js';
 import { COHORT_SCHEMA } from '../../proto/schema.js';
+import { MAX_COUNTER, MAX_EPOCH_MS, MAX_MEMBER_IDS, MAX_POLL_TIMEOUT_MS, MAX_TIMER_MS } from '../../agent/core/limits.js';
 
 const PROTO_SOURCE = readFileSync(new URL('../../proto/cohort.proto', import.meta.url), 'utf8');
 // A second, independent load of the .proto, used to craft frames our encoder refuses to build.
@@ -19,10 +20,13 @@ const LongClass = protobuf.util.Long as unknown as {
 };
 const CODES = ['malformed', 'unsupported-version', 'invalid-field', 'too-large'];
 const PRINTABLE = /^[^\p{Cc}\p{Cs}]*$/u;
+/** The longest member id and ballot id the name forms allow. */
+const LONGEST_ID = `${'n'.repeat(100)}/${'c'.repeat(100)}`;
+const LONGEST_BALLOT = `${LONGEST_ID}#${MAX_COUNTER}.999999999999999`;
 const TIMERS = { heartbeat: 1000, electionMin: 1500, electionMax: 2000, peerTimeout: 3000, consensusTimeout: 1500 };
 
 function envelope<B extends Body>(body: B, header: Partial<Omit<Envelope, 'body'>> = {}): Envelope<B> {
-  return { version: PROTOCOL_VERSION, group: 'pumps', from: 'node1/Controller', incarnation: 1, term: 4, to: '', ...header, body };
+  return { version: PROTOCOL_VERSION, group: 'Pumps.main', from: 'node1/Controller', incarnation: 1, term: 4, to: '', ...header, body };
 }
 
 function decodeOk(frame: Uint8Array): Envelope {
@@ -72,7 +76,7 @@ const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
     { type: 'memberHeartbeat', timers: TIMERS, minSize: 3, sentAt: 1_717_000_000_123.5, leader: 'node2/Controller', endpoint: 'tcp://10.0.0.2:5555' },
     {
       type: 'memberHeartbeat',
-      timers: { heartbeat: 1, electionMin: 0xffff_ffff, electionMax: 2, peerTimeout: 3, consensusTimeout: 4 },
+      timers: { heartbeat: 1, electionMin: MAX_TIMER_MS, electionMax: 2, peerTimeout: 3, consensusTimeout: 4 },
       minSize: 0,
       sentAt: 0,
       leader: '',
@@ -84,10 +88,10 @@ const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
     {
       type: 'voteRequest',
       preVote: false,
-      electionTerm: Number.MAX_SAFE_INTEGER,
+      electionTerm: MAX_COUNTER,
       configTerm: 0,
       configVersion: 0,
-      proposedVoters: ['a/x', 'b/y', 'ñodo/Ωmega', '板/组件😀'],
+      proposedVoters: ['a/x', 'b/y', 'node-1/Comp_2', LONGEST_ID],
       transfer: true,
     },
   ],
@@ -107,12 +111,12 @@ const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
     },
     {
       type: 'leaderHeartbeat',
-      config: { term: 0, version: 0, voters: Array.from({ length: 1024 }, (_, i) => `n${i}/c`) },
-      committedVersion: Number.MAX_SAFE_INTEGER,
+      config: { term: MAX_COUNTER, version: MAX_COUNTER, voters: Array.from({ length: 1024 }, (_, i) => `n${i}/c`) },
+      committedVersion: MAX_COUNTER,
       endpoint: 'x'.repeat(1024),
       timers: TIMERS,
-      minSize: 0xffff_ffff,
-      sentAt: -1.25,
+      minSize: MAX_MEMBER_IDS,
+      sentAt: MAX_EPOCH_MS,
     },
   ],
   heartbeatAck: [
@@ -124,16 +128,17 @@ const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
   data: [
     { type: 'data', channel: 'group', payload: new Uint8Array([0, 1, 2, 255]), sentAt: 1_717_000_000_000.25 },
     { type: 'data', channel: 'toLeader', payload: new Uint8Array(0), sentAt: 0 },
-    { type: 'data', channel: 'fromLeader', payload: new Uint8Array(MAX_ENVELOPE_BYTES - 200).fill(7), sentAt: Number.MAX_VALUE },
+    { type: 'data', channel: 'fromLeader', payload: new Uint8Array(MAX_ENVELOPE_BYTES - 200).fill(7), sentAt: MAX_EPOCH_MS - 0.25 },
   ],
   pollRequest: [
-    { type: 'pollRequest', ballotId: 'b-1', topic: new TextEncoder().encode('open valve 3'), kind: 'majority', subject: 'value', when: 0, timeoutMs: 1500 },
-    { type: 'pollRequest', ballotId: 'β'.repeat(200), topic: new Uint8Array(0), kind: 'consensus', subject: 'action', when: 1_717_000_005_000, timeoutMs: 0 },
+    { type: 'pollRequest', ballotId: 'node1/Controller#1.1', topic: new TextEncoder().encode('open valve 3'), kind: 'majority', subject: 'value', when: 0, timeoutMs: 1500 },
+    { type: 'pollRequest', ballotId: LONGEST_BALLOT, topic: new Uint8Array(0), kind: 'consensus', subject: 'action', when: MAX_EPOCH_MS, timeoutMs: MAX_POLL_TIMEOUT_MS },
+    { type: 'pollRequest', ballotId: 'a/b#0.0', topic: new Uint8Array(0), kind: 'consensus', subject: 'action', when: 1_717_000_005_000, timeoutMs: 0 },
   ],
   ballot: [
     {
       type: 'ballot',
-      ballotId: 'node1/Controller#12',
+      ballotId: 'node1/Controller#1717000000000.12',
       topic: new Uint8Array([42]),
       kind: 'consensus',
       subject: 'action',
@@ -143,16 +148,28 @@ const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
       voters: ['node1/Controller', 'node2/Controller'],
       remainingMs: 1499.75,
     },
-    { type: 'ballot', ballotId: 'x', topic: new Uint8Array(0), kind: 'majority', subject: 'value', when: 0, timeoutMs: 0, requester: 'r', voters: [], remainingMs: 0 },
+    { type: 'ballot', ballotId: 'r/x#0.0', topic: new Uint8Array(0), kind: 'majority', subject: 'value', when: 0, timeoutMs: 0, requester: 'r/x', voters: [], remainingMs: 0 },
+    {
+      type: 'ballot',
+      ballotId: LONGEST_BALLOT,
+      topic: new Uint8Array(0),
+      kind: 'majority',
+      subject: 'value',
+      when: MAX_EPOCH_MS,
+      timeoutMs: MAX_POLL_TIMEOUT_MS,
+      requester: LONGEST_ID,
+      voters: [LONGEST_ID],
+      remainingMs: MAX_POLL_TIMEOUT_MS,
+    },
   ],
   memberVote: [
-    { type: 'memberVote', ballotId: 'b-1', yes: true },
-    { type: 'memberVote', ballotId: 'b-1', yes: false },
+    { type: 'memberVote', ballotId: 'node2/Sensor#5.1', yes: true },
+    { type: 'memberVote', ballotId: 'node2/Sensor#5.1', yes: false },
   ],
   pollResult: [
     {
       type: 'pollResult',
-      ballotId: 'b-1',
+      ballotId: 'node2/Sensor#5.1',
       requester: 'node2/Sensor',
       outcome: 'yes',
       kind: 'majority',
@@ -163,7 +180,7 @@ const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
     },
     {
       type: 'pollResult',
-      ballotId: 'b-2',
+      ballotId: 'node2/Sensor#5.2',
       requester: 'node2/Sensor',
       outcome: 'timeout',
       kind: 'consensus',
@@ -174,13 +191,13 @@ const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
     },
     {
       type: 'pollResult',
-      ballotId: 'b-3',
+      ballotId: 'n/c#1.3',
       requester: 'n/c',
       outcome: 'no',
       kind: 'majority',
       subject: 'value',
       when: -0,
-      tally: { yes: 0xffff_ffff, no: 0, voters: 0xffff_ffff },
+      tally: { yes: MAX_MEMBER_IDS, no: 0, voters: MAX_MEMBER_IDS },
       reason: 'r'.repeat(1024),
     },
   ],
@@ -201,9 +218,9 @@ t.test('every body type round-trips', async (t) => {
 t.test('header edge values round-trip', async (t) => {
   const headers: Array<Partial<Omit<Envelope, 'body'>>> = [
     { incarnation: 0, term: 0, to: '' },
-    { incarnation: Number.MAX_SAFE_INTEGER, term: Number.MAX_SAFE_INTEGER, to: 'node9/Actuator' },
-    { group: 'A'.repeat(200), from: '😀'.repeat(100), to: 'é'.repeat(200) },
-    { group: 'a.b-c_9', from: 'x' },
+    { incarnation: MAX_COUNTER, term: MAX_COUNTER, to: 'node9/Actuator' },
+    { group: `${'A'.repeat(100)}.${'b'.repeat(100)}`, from: LONGEST_ID, to: LONGEST_ID },
+    { group: '_a.b-c_9', from: '-/_' },
   ];
   for (const h of headers) {
     const env = envelope({ type: 'leave' }, h);
@@ -232,26 +249,29 @@ function rec<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> 
   return fc.record(model, { noNullPrototype: true });
 }
 
-const memberIdArb = fc.oneof(
-  fc.tuple(fc.stringMatching(/^[a-z0-9-]{1,20}$/), fc.stringMatching(/^[A-Za-z0-9_]{1,20}$/)).map(([n, c]) => `${n}/${c}`),
-  fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((s) => s.length <= 200 && PRINTABLE.test(s)),
-);
+const nameArb = fc.oneof(fc.stringMatching(/^[A-Za-z0-9_-]{1,12}$/), fc.constantFrom('n'.repeat(100), '-', '_'));
+const memberIdArb = fc.tuple(nameArb, nameArb).map(([n, c]) => `${n}/${c}`);
 const memberIdOrNoneArb = fc.oneof(fc.constant(''), memberIdArb);
 const textArb = fc.string({ unit: 'grapheme', maxLength: 60 }).filter((s) => s.length <= 1024 && PRINTABLE.test(s));
-const ballotIdArb = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((s) => s.length <= 200 && PRINTABLE.test(s));
 const memberIdsArb = fc.array(memberIdArb, { maxLength: 6 });
-const uint32Arb = fc.integer({ min: 0, max: 0xffff_ffff });
-const positiveUint32Arb = fc.integer({ min: 1, max: 0xffff_ffff });
-const uint64Arb = fc.oneof(fc.maxSafeNat(), fc.constantFrom(0, 1, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER));
-const instantArb = fc.double({ noNaN: true, noDefaultInfinity: true });
-const durationArb = fc.double({ min: 0, noNaN: true, noDefaultInfinity: true });
+const memberCountArb = fc.integer({ min: 0, max: MAX_MEMBER_IDS });
+const timerArb = fc.integer({ min: 1, max: MAX_TIMER_MS });
+const counterArb = fc.oneof(fc.integer({ min: 0, max: MAX_COUNTER }), fc.constantFrom(0, 1, 2 ** 32 - 1, 2 ** 32, MAX_COUNTER));
+const ballotIdArb = fc.tuple(memberIdArb, counterArb, fc.maxSafeNat()).map(([m, inc, seq]) => `${m}#${inc}.${seq % 1e15}`);
+const instantArb = fc.oneof(fc.double({ min: 0, max: MAX_EPOCH_MS, noNaN: true }), fc.constantFrom(0, MAX_EPOCH_MS));
+const durationArb = fc.oneof(fc.double({ min: 0, max: MAX_POLL_TIMEOUT_MS, noNaN: true }), fc.constantFrom(0, MAX_POLL_TIMEOUT_MS));
 const bytesArb = fc.uint8Array({ maxLength: 48 });
+const groupPartArb = fc.oneof(fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_-]{0,11}$/), fc.constant(`_${'x'.repeat(99)}`));
+const groupNameArb = fc.tuple(groupPartArb, groupPartArb).map(([a, b]) => `${a}.${b}`);
+const tallyArb = fc
+  .integer({ min: 0, max: MAX_MEMBER_IDS })
+  .chain((voters) => fc.integer({ min: 0, max: voters }).chain((yes) => fc.integer({ min: 0, max: voters - yes }).map((no) => ({ yes, no, voters }))));
 const timersArb = rec({
-  heartbeat: positiveUint32Arb,
-  electionMin: positiveUint32Arb,
-  electionMax: positiveUint32Arb,
-  peerTimeout: positiveUint32Arb,
-  consensusTimeout: positiveUint32Arb,
+  heartbeat: timerArb,
+  electionMin: timerArb,
+  electionMax: timerArb,
+  peerTimeout: timerArb,
+  consensusTimeout: timerArb,
 });
 const kindArb = fc.constantFrom('majority' as const, 'consensus' as const);
 const subjectArb = fc.constantFrom('value' as const, 'action' as const);
@@ -260,7 +280,7 @@ const BODY_ARBS: { [K in BodyType]: fc.Arbitrary<Extract<Body, { type: K }>> } =
   memberHeartbeat: rec({
     type: fc.constant('memberHeartbeat' as const),
     timers: timersArb,
-    minSize: uint32Arb,
+    minSize: memberCountArb,
     sentAt: instantArb,
     leader: memberIdOrNoneArb,
     endpoint: textArb,
@@ -268,23 +288,23 @@ const BODY_ARBS: { [K in BodyType]: fc.Arbitrary<Extract<Body, { type: K }>> } =
   voteRequest: rec({
     type: fc.constant('voteRequest' as const),
     preVote: fc.boolean(),
-    electionTerm: uint64Arb,
-    configTerm: uint64Arb,
-    configVersion: uint64Arb,
+    electionTerm: counterArb,
+    configTerm: counterArb,
+    configVersion: counterArb,
     proposedVoters: memberIdsArb,
     transfer: fc.boolean(),
   }),
-  voteReply: rec({ type: fc.constant('voteReply' as const), preVote: fc.boolean(), electionTerm: uint64Arb, granted: fc.boolean() }),
+  voteReply: rec({ type: fc.constant('voteReply' as const), preVote: fc.boolean(), electionTerm: counterArb, granted: fc.boolean() }),
   leaderHeartbeat: rec({
     type: fc.constant('leaderHeartbeat' as const),
-    config: rec({ term: uint64Arb, version: uint64Arb, voters: memberIdsArb }),
-    committedVersion: uint64Arb,
+    config: rec({ term: counterArb, version: counterArb, voters: memberIdsArb }),
+    committedVersion: counterArb,
     endpoint: textArb,
     timers: timersArb,
-    minSize: uint32Arb,
+    minSize: memberCountArb,
     sentAt: instantArb,
   }),
-  heartbeatAck: rec({ type: fc.constant('heartbeatAck' as const), configTerm: uint64Arb, configVersion: uint64Arb, accepted: fc.boolean() }),
+  heartbeatAck: rec({ type: fc.constant('heartbeatAck' as const), configTerm: counterArb, configVersion: counterArb, accepted: fc.boolean() }),
   leave: fc.constant({ type: 'leave' as const }),
   timeoutNow: fc.constant({ type: 'timeoutNow' as const }),
   data: rec({
@@ -323,17 +343,17 @@ const BODY_ARBS: { [K in BodyType]: fc.Arbitrary<Extract<Body, { type: K }>> } =
     kind: kindArb,
     subject: subjectArb,
     when: instantArb,
-    tally: rec({ yes: uint32Arb, no: uint32Arb, voters: uint32Arb }),
+    tally: tallyArb,
     reason: textArb,
   }),
 };
 
 const envelopeArb: fc.Arbitrary<Envelope> = rec({
   version: fc.constant(PROTOCOL_VERSION),
-  group: fc.stringMatching(/^[A-Za-z0-9_.-]{1,200}$/),
+  group: groupNameArb,
   from: memberIdArb,
-  incarnation: uint64Arb,
-  term: uint64Arb,
+  incarnation: counterArb,
+  term: counterArb,
   to: memberIdOrNoneArb,
   body: fc.oneof(...Object.values(BODY_ARBS)) as fc.Arbitrary<Body>,
 });
@@ -401,7 +421,7 @@ t.test('fuzz: decoding never throws', async (t) => {
 // ---------------------------------------------------------------------------
 // Rejections
 
-const HEADER = { version: 1, group: 'pumps', from: 'node1/Controller', incarnation: 1, term: 4, to: '' };
+const HEADER = { version: 1, group: 'Pumps.main', from: 'node1/Controller', incarnation: 1, term: 4, to: '' };
 const GOOD_TIMERS = { heartbeat: 1000, electionMin: 1500, electionMax: 2000, peerTimeout: 3000, consensusTimeout: 1500 };
 
 t.test('rejections', async (t) => {
@@ -424,6 +444,14 @@ t.test('rejections', async (t) => {
   expectRejected(raw({ ...HEADER, group: 'bad group!', leave: {} }), 'invalid-field', 'group', 'bad group name');
   expectRejected(raw({ ...HEADER, group: '', leave: {} }), 'invalid-field', 'group', 'empty group');
   expectRejected(raw({ ...HEADER, group: 'g'.repeat(201), leave: {} }), 'invalid-field', 'group', 'long group');
+  expectRejected(raw({ ...HEADER, group: 'pumps', leave: {} }), 'invalid-field', 'group', 'group without an instance');
+  expectRejected(raw({ ...HEADER, group: `A.${'b'.repeat(101)}`, leave: {} }), 'invalid-field', 'group', 'group part of 101');
+  expectRejected(raw({ ...HEADER, group: 'a.b.c', leave: {} }), 'invalid-field', 'group', 'group of three parts');
+  expectRejected(raw({ ...HEADER, from: '#zB', leave: {} }), 'invalid-field', 'from', 'from not <node>/<component>');
+  expectRejected(raw({ ...HEADER, from: 'a/b/c', leave: {} }), 'invalid-field', 'from', 'from with two slashes');
+  expectRejected(raw({ ...HEADER, from: 'ñodo/x', leave: {} }), 'invalid-field', 'from', 'non-ASCII node');
+  expectRejected(raw({ ...HEADER, from: `${'n'.repeat(101)}/c`, leave: {} }), 'invalid-field', 'from', 'node of 101');
+  expectRejected(raw({ ...HEADER, to: 'node2', leave: {} }), 'invalid-field', 'to', 'to without a component');
   expectRejected(raw({ ...HEADER, from: '', leave: {} }), 'invalid-field', 'from', 'empty from');
   expectRejected(raw({ ...HEADER, from: 'a\nb', leave: {} }), 'invalid-field', 'from', 'control character in from');
   expectRejected(raw({ ...HEADER, from: 'f'.repeat(201), leave: {} }), 'invalid-field', 'from', 'long from');
@@ -433,14 +461,18 @@ t.test('rejections', async (t) => {
   const max = LongClass.fromString('18446744073709551615', true);
   expectRejected(raw({ ...HEADER, term: big, leave: {} }), 'invalid-field', 'term', 'term 2^53');
   expectRejected(raw({ ...HEADER, incarnation: max, leave: {} }), 'invalid-field', 'incarnation', 'incarnation 2^64-1');
-  t.equal(decodeOk(raw({ ...HEADER, term: LongClass.fromNumber(Number.MAX_SAFE_INTEGER, true), leave: {} })).term, Number.MAX_SAFE_INTEGER);
+  expectRejected(raw({ ...HEADER, term: LongClass.fromNumber(Number.MAX_SAFE_INTEGER, true), leave: {} }), 'invalid-field', 'term', 'term 2^53-1');
+  t.equal(decodeOk(raw({ ...HEADER, term: LongClass.fromNumber(MAX_COUNTER, true), leave: {} })).term, MAX_COUNTER);
 
   expectRejected(raw({ ...HEADER, data: { channel: 0, payload: new Uint8Array(1), sentAt: 1 } }), 'invalid-field', 'body.channel', 'UNSPECIFIED channel');
   expectRejected(raw({ ...HEADER, data: { channel: 9, payload: new Uint8Array(1), sentAt: 1 } }), 'invalid-field', 'body.channel', 'unknown channel');
-  const spec = { ballotId: 'b', topic: new Uint8Array(0), kind: 1, subject: 1, when: 0, timeoutMs: 100 };
+  const spec = { ballotId: 'r/x#1.1', topic: new Uint8Array(0), kind: 1, subject: 1, when: 0, timeoutMs: 100 };
   expectRejected(raw({ ...HEADER, pollRequest: { ...spec, kind: 0 } }), 'invalid-field', 'body.kind', 'UNSPECIFIED kind');
   expectRejected(raw({ ...HEADER, pollRequest: { ...spec, subject: 0 } }), 'invalid-field', 'body.subject', 'UNSPECIFIED subject');
   expectRejected(raw({ ...HEADER, pollRequest: { ...spec, ballotId: '' } }), 'invalid-field', 'body.ballotId', 'empty ballot id');
+  for (const bad of ['b-1', 'r/x#1', 'r/x#1.', 'r/x#01.1', 'r/x#1.1.1', 'r#1.1', 'r/x#-1.1', 'r/x#1.1234567890123456', 'r/x#1e3.1']) {
+    expectRejected(raw({ ...HEADER, pollRequest: { ...spec, ballotId: bad } }), 'invalid-field', 'body.ballotId', `ballot id ${bad}`);
+  }
   expectRejected(raw({ ...HEADER, pollRequest: { ...spec, timeoutMs: -1 } }), 'invalid-field', 'body.timeoutMs', 'negative timeout');
   expectRejected(raw({ ...HEADER, pollRequest: { ...spec, timeoutMs: NaN } }), 'invalid-field', 'body.timeoutMs', 'NaN timeout');
   expectRejected(raw({ ...HEADER, pollRequest: { ...spec, when: Infinity } }), 'invalid-field', 'body.when', 'infinite when');
@@ -448,7 +480,7 @@ t.test('rejections', async (t) => {
   expectRejected(raw({ ...HEADER, ballot: { ...ballot, remainingMs: -0.5 } }), 'invalid-field', 'body.remainingMs', 'negative remainingMs');
   expectRejected(raw({ ...HEADER, ballot: { ...ballot, voters: ['a/b', ''] } }), 'invalid-field', 'body.voters[1]', 'empty voter id');
   expectRejected(raw({ ...HEADER, ballot: { ...ballot, requester: '' } }), 'invalid-field', 'body.requester', 'empty requester');
-  const result = { ballotId: 'b', requester: 'r/x', outcome: 1, kind: 1, subject: 1, when: 0, tally: { yes: 1, no: 0, voters: 1 }, reason: '' };
+  const result = { ballotId: 'r/x#1.1', requester: 'r/x', outcome: 1, kind: 1, subject: 1, when: 0, tally: { yes: 1, no: 0, voters: 1 }, reason: '' };
   expectRejected(raw({ ...HEADER, pollResult: { ...result, outcome: 0 } }), 'invalid-field', 'body.outcome', 'UNSPECIFIED outcome');
   expectRejected(raw({ ...HEADER, pollResult: { ...result, tally: null } }), 'invalid-field', 'body.tally', 'missing tally');
 
@@ -456,6 +488,8 @@ t.test('rejections', async (t) => {
   expectRejected(raw({ ...HEADER, memberHeartbeat: { ...hb, timers: { ...GOOD_TIMERS, heartbeat: 0 } } }), 'invalid-field', 'body.timers.heartbeat', 'zero timer');
   expectRejected(raw({ ...HEADER, memberHeartbeat: { ...hb, timers: null } }), 'invalid-field', 'body.timers', 'missing timers');
   expectRejected(raw({ ...HEADER, memberHeartbeat: { ...hb, sentAt: NaN } }), 'invalid-field', 'body.sentAt', 'NaN sentAt');
+  expectRejected(raw({ ...HEADER, memberHeartbeat: { ...hb, leader: '#zB' } }), 'invalid-field', 'body.leader', 'leader not a member id');
+  t.equal((decodeOk(raw({ ...HEADER, memberHeartbeat: { ...hb, leader: '' } })).body as { leader: string }).leader, '', "leader may be ''");
   const tooMany = Array.from({ length: 1025 }, (_, i) => `n${i}/c`);
   const lhb = { config: { term: 1, version: 1, voters: tooMany }, committedVersion: 1, endpoint: '', timers: GOOD_TIMERS, minSize: 1, sentAt: 1 };
   expectRejected(raw({ ...HEADER, leaderHeartbeat: lhb }), 'invalid-field', 'body.config.voters', '1025 voters');
@@ -472,20 +506,22 @@ t.test('rejections', async (t) => {
 
 t.test('decoding works when protobufjs yields plain numbers for uint64 (no long package)', async (t) => {
   const frameBig = raw({ ...HEADER, term: LongClass.fromString('9007199254740993', true), leave: {} });
-  const frameMax = raw({ ...HEADER, term: Number.MAX_SAFE_INTEGER, leave: {} });
+  const frameMax = raw({ ...HEADER, term: MAX_COUNTER, leave: {} });
+  const frameOver = raw({ ...HEADER, term: MAX_COUNTER + 1, leave: {} });
   const Long = protobuf.util.Long;
   try {
     protobuf.util.Long = null as unknown as typeof Long;
     protobuf.configure();
     t.equal(typeof (RawEnvelope.decode(frameMax) as unknown as { term: unknown }).term, 'number', 'protobufjs now yields numbers');
     t.equal(decodeErr(frameBig).field, 'term');
-    t.equal(decodeOk(frameMax).term, Number.MAX_SAFE_INTEGER);
+    t.equal(decodeErr(frameOver).field, 'term');
+    t.equal(decodeOk(frameMax).term, MAX_COUNTER);
     t.equal(decodeOk(raw({ ...HEADER, term: 0, leave: {} })).term, 0);
   } finally {
     protobuf.util.Long = Long;
     protobuf.configure();
   }
-  t.equal(decodeOk(frameMax).term, Number.MAX_SAFE_INTEGER, 'restored');
+  t.equal(decodeOk(frameMax).term, MAX_COUNTER, 'restored');
 });
 
 t.test('encoding refuses envelopes that break the wire rules', async (t) => {
