@@ -549,3 +549,214 @@ t.test('encoding refuses envelopes that break the wire rules', async (t) => {
   }
   t.throws(() => encodeEnvelope(null as unknown as Envelope), EncodeError, 'null envelope');
 });
+
+// ---------------------------------------------------------------------------
+// Numeric bounds (agent/core/limits.ts), at their edges, in both directions
+
+type Path = ReadonlyArray<string>;
+
+/** The model value at `path` ('body' steps into the body). */
+function getAt(obj: unknown, path: Path): unknown {
+  return path.reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], obj);
+}
+
+/** A copy of `env` with `value` at `path`. */
+function withValue(env: Envelope, path: Path, value: unknown): Envelope {
+  const copy = structuredClone(env) as unknown as Record<string, unknown>;
+  const parent = getAt(copy, path.slice(0, -1)) as Record<string, unknown>;
+  parent[path[path.length - 1]!] = value;
+  return copy as unknown as Envelope;
+}
+
+/** `env` encoded, then re-encoded by plain protobufjs with `value` (a number or a Long) at `path`: a frame our encoder would refuse to build. */
+function frameWithValue(env: Envelope, path: Path, value: unknown): Uint8Array {
+  const wire = RawEnvelope.toObject(RawEnvelope.decode(encodeEnvelope(env)), { longs: Number, defaults: true }) as Record<string, unknown>;
+  const wirePath = path[0] === 'body' ? [env.body.type, ...path.slice(1)] : path;
+  const parent = getAt(wire, wirePath.slice(0, -1)) as Record<string, unknown>;
+  parent[wirePath[wirePath.length - 1]!] = value;
+  return raw(wire);
+}
+
+interface Bound {
+  kind: 'counter' | 'timer' | 'count' | 'instant' | 'duration';
+  min: number;
+  max: number;
+}
+const COUNTER: Bound = { kind: 'counter', min: 0, max: MAX_COUNTER };
+const TIMER: Bound = { kind: 'timer', min: 1, max: MAX_TIMER_MS };
+const COUNT: Bound = { kind: 'count', min: 0, max: MAX_MEMBER_IDS };
+const INSTANT: Bound = { kind: 'instant', min: 0, max: MAX_EPOCH_MS };
+const DURATION: Bound = { kind: 'duration', min: 0, max: MAX_POLL_TIMEOUT_MS };
+
+/** The bound of a numeric model field, by its name (the names are unambiguous across bodies). */
+const BOUND_OF: Record<string, Bound> = {
+  incarnation: COUNTER,
+  term: COUNTER,
+  electionTerm: COUNTER,
+  configTerm: COUNTER,
+  configVersion: COUNTER,
+  version: COUNTER, // config.version; the envelope's protocol version is not a bound
+  committedVersion: COUNTER,
+  heartbeat: TIMER,
+  electionMin: TIMER,
+  electionMax: TIMER,
+  peerTimeout: TIMER,
+  consensusTimeout: TIMER,
+  minSize: COUNT,
+  yes: COUNT,
+  no: COUNT,
+  voters: COUNT,
+  sentAt: INSTANT,
+  when: INSTANT,
+  timeoutMs: DURATION,
+  remainingMs: DURATION,
+};
+
+/** Every numeric leaf of an envelope, as a path, but the protocol version. */
+function numericPaths(obj: unknown, prefix: Path = []): Path[] {
+  if (obj instanceof Uint8Array || typeof obj !== 'object' || obj === null || Array.isArray(obj)) return [];
+  return Object.entries(obj).flatMap(([k, v]): Path[] => {
+    const path = [...prefix, k];
+    if (typeof v === 'number') return prefix.length === 0 && k === 'version' ? [] : [path];
+    return numericPaths(v, path);
+  });
+}
+
+const LONG_MAX = LongClass.fromString('18446744073709551615', true);
+/** Values outside `b` that its wire type can carry (so a hostile frame may hold them). */
+function wireOutOfBound(b: Bound): unknown[] {
+  if (b.kind === 'counter') return [b.max + 1, 2 ** 32 * 2 ** 17, Number.MAX_SAFE_INTEGER, LONG_MAX];
+  if (b.kind === 'timer' || b.kind === 'count') return [...(b.min > 0 ? [b.min - 1] : []), b.max + 1, 0xffff_ffff];
+  return [-1, -Number.MIN_VALUE, b.max + 1, b.max * 2, Number.MAX_VALUE, NaN, Infinity, -Infinity];
+}
+/** Values outside `b` a (buggy) caller may hand the encoder. */
+function modelOutOfBound(b: Bound): unknown[] {
+  const numbers = wireOutOfBound(b).filter((v) => typeof v === 'number');
+  if (b.kind === 'instant' || b.kind === 'duration') return [...numbers, '5', null];
+  return [...numbers, -1, 0.5, b.max - 0.5, NaN, Infinity, 2 ** 53, '5', null];
+}
+
+/** One envelope per body type that has numbers (the first example of each). */
+const BOUND_CASES: Envelope[] = Object.values(BODY_EXAMPLES).map((examples) => envelope(examples[0]!));
+
+t.test('bounds: every numeric field accepts its max and refuses max+1, naming the field, in both directions', async (t) => {
+  let checked = 0;
+  for (const env of BOUND_CASES) {
+    for (const path of numericPaths(env)) {
+      const leaf = path[path.length - 1]!;
+      const b = BOUND_OF[leaf];
+      if (b === undefined) {
+        t.fail(`no bound for ${path.join('.')}`);
+        continue;
+      }
+      const what = `${env.body.type} ${path.join('.')}`;
+      const field = path.join('.');
+      // A tally's yes/no can reach the max only with as many voters.
+      const base = path[1] === 'tally' ? withValue(env, ['body', 'tally'], { yes: 0, no: 0, voters: MAX_MEMBER_IDS }) : env;
+      for (const ok of [b.min, b.max]) {
+        const good = withValue(base, path, ok);
+        t.equal(getAt(decodeOk(encodeEnvelope(good)), path), ok, `${what} = ${ok}: encodes and decodes`);
+        t.equal(getAt(decodeOk(frameWithValue(base, path, ok)), path), ok, `${what} = ${ok}: a crafted frame decodes`);
+      }
+      const over = b.max + 1;
+      t.throws(() => encodeEnvelope(withValue(base, path, over)), { name: 'EncodeError', code: 'invalid-field', field }, `${what} = max+1: encode refuses`);
+      const err = decodeErr(frameWithValue(base, path, over));
+      t.equal(err.field, field, `${what} = max+1: decode refuses, naming the field`);
+      t.match(err.message, `${field} must be`, `${what}: the message names the field`);
+      t.match(err.message, String(b.max), `${what}: the message gives the bound`);
+      if (b.min > 0) {
+        t.equal(decodeErr(frameWithValue(base, path, b.min - 1)).field, field, `${what} = min-1: decode refuses`);
+        t.throws(() => encodeEnvelope(withValue(base, path, b.min - 1)), { name: 'EncodeError', field }, `${what} = min-1: encode refuses`);
+      }
+      checked++;
+    }
+  }
+  t.ok(checked >= 35, `${checked} numeric fields checked`);
+});
+
+t.test('bounds: a tally with yes + no above voters is refused', async (t) => {
+  const body = BODY_EXAMPLES.pollResult[0]!;
+  const bad = envelope({ ...body, tally: { yes: 2, no: 2, voters: 3 } });
+  t.throws(() => encodeEnvelope(bad), { name: 'EncodeError', code: 'invalid-field', field: 'body.tally' });
+  const err = decodeErr(frameWithValue(envelope(body), ['body', 'tally'], { yes: 2, no: 2, voters: 3 }));
+  t.equal(err.field, 'body.tally');
+  t.match(err.message, 'body.tally must have yes + no <= voters, got yes 2, no 2, voters 3');
+  t.ok(decodeOk(encodeEnvelope(envelope({ ...body, tally: { yes: 2, no: 1, voters: 3 } }))), 'yes + no = voters is fine');
+});
+
+t.test('the field bug: a HeartbeatAck of term 2^53-1 is refused; beyond MAX_COUNTER the encoder refuses cleanly', async (t) => {
+  const ack = { configTerm: 4, configVersion: 9, accepted: false };
+  const frame = raw({ ...HEADER, to: 'node2/Controller', term: LongClass.fromNumber(Number.MAX_SAFE_INTEGER, true), heartbeatAck: ack });
+  const err = decodeErr(frame);
+  t.equal(err.code, 'invalid-field');
+  t.equal(err.field, 'term');
+  t.equal(err.message, `term must be a whole number in 0..281474976710656, got 9007199254740991`);
+  const inBody = decodeErr(raw({ ...HEADER, heartbeatAck: { ...ack, configTerm: LongClass.fromNumber(Number.MAX_SAFE_INTEGER, true) } }));
+  t.equal(inBody.field, 'body.configTerm');
+  t.equal(inBody.message, 'heartbeatAck: body.configTerm must be a whole number in 0..281474976710656, got 9007199254740991');
+  // Whatever term a member adopts from the wire, its next campaign's term is a safe integer...
+  t.ok(Number.isSafeInteger(MAX_COUNTER + 1));
+  t.equal(decodeOk(encodeEnvelope(envelope({ type: 'heartbeatAck', ...ack }, { term: MAX_COUNTER - 1 }))).term + 1, MAX_COUNTER, "term+1 of MAX_COUNTER-1 is the largest encodable term");
+  const next = envelope({ type: 'voteRequest', preVote: false, electionTerm: MAX_COUNTER + 1, configTerm: 0, configVersion: 0, proposedVoters: [], transfer: false });
+  // ...that the codec refuses cleanly (EncodeError naming the field), never a crash deep in protobufjs.
+  t.throws(() => encodeEnvelope(next), { name: 'EncodeError', field: 'body.electionTerm' });
+});
+
+t.test('property: any out-of-bound numeric field is refused by encode and decode, naming the field', async (t) => {
+  fc.assert(
+    fc.property(envelopeArb, fc.nat(), fc.nat(), fc.nat(), (env, pickPath, pickWire, pickModel) => {
+      const paths = numericPaths(env);
+      if (paths.length === 0) return true;
+      const path = paths[pickPath % paths.length]!;
+      const b = BOUND_OF[path[path.length - 1]!]!;
+      const field = path.join('.');
+      const wireValues = wireOutOfBound(b);
+      const modelValues = modelOutOfBound(b);
+      const wireValue = wireValues[pickWire % wireValues.length];
+      const modelValue = modelValues[pickModel % modelValues.length];
+      const r = decodeEnvelope(frameWithValue(env, path, wireValue));
+      if (r.ok || r.error.field !== field || r.error.code !== 'invalid-field') return false;
+      try {
+        encodeEnvelope(withValue(env, path, modelValue));
+        return false;
+      } catch (err) {
+        return err instanceof EncodeError && err.field === field && err.code === 'invalid-field';
+      }
+    }),
+    { numRuns: 2000 },
+  );
+  t.pass();
+});
+
+// ---------------------------------------------------------------------------
+// Name forms (agent/core/names.ts) on the wire
+
+t.test('names: the decoder and encoder hold ids to their documented forms', async (t) => {
+  const hb = envelope(BODY_EXAMPLES.memberHeartbeat[0]!);
+  const cases: Array<[string, Path, string]> = [
+    ['group', ['group'], 'Sensors.1x'],
+    ['group', ['group'], 'pumps'],
+    ['from', ['from'], '#zB'],
+    ['from', ['from'], 'node1'],
+    ['to', ['to'], 'node1/'],
+    ['body.leader', ['body', 'leader'], '#zB'],
+  ];
+  for (const [field, path, value] of cases) {
+    const err = decodeErr(frameWithValue(hb, path, value));
+    t.equal(err.field, field, `${value} in ${field}: decode refuses`);
+    t.throws(() => encodeEnvelope(withValue(hb, path, value)), { name: 'EncodeError', field }, `${value} in ${field}: encode refuses`);
+  }
+  const group = decodeErr(frameWithValue(hb, ['group'], 'Sensors.1x'));
+  t.match(group.message, 'each part must start with a letter or _ and use [A-Za-z0-9_-]');
+  t.match(group.message, 'the instance "1x" starts with "1"', 'says which part broke the rule');
+  t.equal(decodeOk(encodeEnvelope(withValue(hb, ['to'], ''))).to, '', "to may be ''");
+  const ballot = envelope(BODY_EXAMPLES.ballot[0]!);
+  for (const [path, value] of [
+    [['body', 'ballotId'], 'node1/Controller#12'],
+    [['body', 'requester'], 'Controller'],
+    [['body', 'voters', '1'], 'x'],
+  ] as const) {
+    const field = path.join('.').replace('.1', '[1]');
+    t.equal(decodeErr(frameWithValue(ballot, path, value)).field, field, `${value} in ${field}: decode refuses`);
+  }
+});
