@@ -27,17 +27,20 @@ import {
   type VoterConfig,
 } from '../agent/core/messages.js';
 import type { TimerSettings } from '../agent/core/timers.js';
+import {
+  MAX_COUNTER,
+  MAX_ENVELOPE_BYTES,
+  MAX_EPOCH_MS,
+  MAX_MEMBER_IDS,
+  MAX_POLL_TIMEOUT_MS,
+  MAX_TEXT_LENGTH,
+  MAX_TIMER_MS,
+  MIN_TIMER_MS,
+} from '../agent/core/limits.js';
+import { ballotIdProblem, groupNameProblem, memberIdProblem } from '../agent/core/names.js';
 import { COHORT_SCHEMA } from './schema.js';
 
-/** Receivers reject larger envelopes before parsing; senders refuse to build them. */
-export const MAX_ENVELOPE_BYTES = 1024 * 1024;
-/** Longest group name, member id or ballot id, in UTF-16 code units. */
-const MAX_NAME_LENGTH = 200;
-/** Longest free-text field (endpoint, reason). */
-const MAX_TEXT_LENGTH = 1024;
-/** Most member ids in one list: far above any real group, low enough to bound the work a frame causes. */
-const MAX_MEMBER_IDS = 1024;
-const UINT32_MAX = 0xffff_ffff;
+export { MAX_ENVELOPE_BYTES };
 
 export type CodecErrorCode = 'malformed' | 'unsupported-version' | 'invalid-field' | 'too-large';
 
@@ -117,18 +120,17 @@ function same<V>(check: (v: unknown, path: string) => V): FieldCodec<V> {
 
 const bool = same((v, path): boolean => (typeof v === 'boolean' ? v : fail(path, 'must be a boolean', v)));
 
-function uint32(min: 0 | 1): FieldCodec<number> {
+/** A whole number in min..max (uint32 on the wire; every max here is far below 2^32). */
+function whole(min: number, max: number): FieldCodec<number> {
   return same((v, path): number =>
-    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= UINT32_MAX
-      ? v
-      : fail(path, `must be a whole number in ${min}..${UINT32_MAX}`, v),
+    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : fail(path, `must be a whole number in ${min}..${max}`, v),
   );
 }
 
-function checkSafeUint(v: unknown, path: string): number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
-    ? v
-    : fail(path, `must be a whole number in 0..${Number.MAX_SAFE_INTEGER}`, v);
+const COUNTER_RULE = `must be a whole number in 0..${MAX_COUNTER}`;
+
+function checkCounter(v: unknown, path: string): number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_COUNTER ? v : fail(path, COUNTER_RULE, v);
 }
 
 interface LongLike {
@@ -139,29 +141,35 @@ function isLongLike(v: unknown): v is LongLike {
   return typeof v === 'object' && v !== null && typeof (v as LongLike).low === 'number' && typeof (v as LongLike).high === 'number';
 }
 
-/** uint64 on the wire, a safe integer in the model. protobufjs yields a Long when the `long` package is installed, else a (possibly rounded) number. */
-const uint64: FieldCodec<number> = {
+/**
+ * A counter (term, version, incarnation): uint64 on the wire, 0..MAX_COUNTER in the
+ * model, so that `term + 1` is still a safe integer the codec accepts. protobufjs
+ * yields a Long when the `long` package is installed, else a (possibly rounded) number.
+ */
+const counter: FieldCodec<number> = {
   decode(wire, path) {
     if (isLongLike(wire)) {
-      const high = wire.high >>> 0;
-      // 2^53 needs bit 21 of the high word; anything from there up is not a safe integer.
-      if (high > 0x1f_ffff) fail(path, `must be a whole number in 0..${Number.MAX_SAFE_INTEGER}`, wire);
-      return high * 0x1_0000_0000 + (wire.low >>> 0);
+      // Exact up to 2^53; beyond that the sum is rounded but still far above MAX_COUNTER.
+      const n = (wire.high >>> 0) * 0x1_0000_0000 + (wire.low >>> 0);
+      return n <= MAX_COUNTER ? n : fail(path, COUNTER_RULE, wire);
     }
-    return checkSafeUint(wire, path);
+    return checkCounter(wire, path);
   },
-  encode: checkSafeUint,
+  encode: checkCounter,
 };
 
-/** An epoch-ms instant (double): any finite value. */
-const instant = same((v, path): number =>
-  typeof v === 'number' && Number.isFinite(v) ? v : fail(path, 'must be a finite number of epoch milliseconds', v),
-);
+/** A finite double in 0..max (fractions allowed). */
+function bounded(max: number, what: string): FieldCodec<number> {
+  return same((v, path): number =>
+    typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= max ? v : fail(path, `must be ${what} in 0..${max}`, v),
+  );
+}
 
-/** A duration in ms (double): finite and not negative. */
-const duration = same((v, path): number =>
-  typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : fail(path, 'must be a finite number of milliseconds >= 0', v),
-);
+/** An epoch-ms instant (double); 0 means "no instant". */
+const instant = bounded(MAX_EPOCH_MS, 'a finite number of epoch milliseconds');
+
+/** A poll duration in ms (double). */
+const duration = bounded(MAX_POLL_TIMEOUT_MS, 'a finite number of milliseconds');
 
 /** No control characters and no lone UTF-16 surrogates (which would not survive UTF-8). */
 const PRINTABLE = /^[^\p{Cc}\p{Cs}]*$/u;
@@ -174,17 +182,20 @@ function text(minLength: 0 | 1, maxLength: number, what: string): FieldCodec<str
   );
 }
 
-const GROUP_NAME = /^[A-Za-z0-9_.-]{1,200}$/;
-const groupName = same((v, path): string =>
-  typeof v === 'string' && GROUP_NAME.test(v)
-    ? v
-    : fail(path, `must be 1..${MAX_NAME_LENGTH} characters of [A-Za-z0-9_.-]`, v),
-);
+/** A string of a documented name form (agent/core/names.ts); `problem` says why not. */
+function name(problem: (v: unknown) => string | null, orNone = false): FieldCodec<string> {
+  return same((v, path): string => {
+    if (orNone && v === '') return v;
+    const why = problem(v);
+    return why === null ? (v as string) : fail(path, orNone ? `${why} (or '')` : why, v);
+  });
+}
 
-const memberId = text(1, MAX_NAME_LENGTH, 'a member id');
+const groupName = name(groupNameProblem);
+const memberId = name(memberIdProblem);
 /** A member id or '' (none / everyone). */
-const memberIdOrNone = text(0, MAX_NAME_LENGTH, "a member id or ''");
-const ballotId = text(1, MAX_NAME_LENGTH, 'a ballot id');
+const memberIdOrNone = name(memberIdProblem, true);
+const ballotId = name(ballotIdProblem);
 const freeText = text(0, MAX_TEXT_LENGTH, 'text');
 
 const memberIds = same((v, path): string[] => {
@@ -291,40 +302,62 @@ const dataChannel = protoEnum<GroupData['channel']>('cohort.DataChannel', 'DATA_
   fromLeader: null,
 });
 
-const positiveMs = uint32(1);
+/** The same bound `validateTimers` (agent/core/timers.ts) applies, so every settings a member accepts can be sent. */
+const timerMs = whole(MIN_TIMER_MS, MAX_TIMER_MS);
 const timers = protoMessage<TimerSettings>(schemaType('TimerSettings'), {
-  heartbeat: positiveMs,
-  electionMin: positiveMs,
-  electionMax: positiveMs,
-  peerTimeout: positiveMs,
-  consensusTimeout: positiveMs,
+  heartbeat: timerMs,
+  electionMin: timerMs,
+  electionMax: timerMs,
+  peerTimeout: timerMs,
+  consensusTimeout: timerMs,
 });
-const voterConfig = protoMessage<VoterConfig>(schemaType('VoterConfig'), { term: uint64, version: uint64, voters: memberIds });
-const tally = protoMessage<Tally>(schemaType('Tally'), { yes: uint32(0), no: uint32(0), voters: uint32(0) });
+const voterConfig = protoMessage<VoterConfig>(schemaType('VoterConfig'), { term: counter, version: counter, voters: memberIds });
+/** A group size: no more than a list of member ids may hold. */
+const memberCount = whole(0, MAX_MEMBER_IDS);
+const minSize = memberCount;
+const tally = consistentTally(protoMessage<Tally>(schemaType('Tally'), { yes: memberCount, no: memberCount, voters: memberCount }));
+
+/** Only voters vote, once each: yes + no never exceeds the voter count. */
+function consistentTally(inner: FieldCodec<Tally>): FieldCodec<Tally> {
+  const check = (t: Tally, path: string): Tally => {
+    if (t.yes + t.no > t.voters) {
+      throw new FieldError('invalid-field', path, `${path} must have yes + no <= voters, got yes ${t.yes}, no ${t.no}, voters ${t.voters}`);
+    }
+    return t;
+  };
+  return {
+    decode: (wire, path) => check(inner.decode(wire, path), path),
+    encode: (value, path) => {
+      const out = inner.encode(value, path);
+      check(out as Tally, path);
+      return out;
+    },
+  };
+}
 
 type BodyOf<K extends BodyType> = Omit<Extract<Body, { type: K }>, 'type'>;
 
 /** Body field tables, keyed by body type, which is also the name of its `Envelope.body` oneof field. */
 const BODY_FIELDS: { [K in BodyType]: Fields<BodyOf<K>> } = {
-  memberHeartbeat: { timers, minSize: uint32(0), sentAt: instant, leader: memberIdOrNone, endpoint: freeText },
+  memberHeartbeat: { timers, minSize, sentAt: instant, leader: memberIdOrNone, endpoint: freeText },
   voteRequest: {
     preVote: bool,
-    electionTerm: uint64,
-    configTerm: uint64,
-    configVersion: uint64,
+    electionTerm: counter,
+    configTerm: counter,
+    configVersion: counter,
     proposedVoters: memberIds,
     transfer: bool,
   },
-  voteReply: { preVote: bool, electionTerm: uint64, granted: bool },
+  voteReply: { preVote: bool, electionTerm: counter, granted: bool },
   leaderHeartbeat: {
     config: voterConfig,
-    committedVersion: uint64,
+    committedVersion: counter,
     endpoint: freeText,
     timers,
-    minSize: uint32(0),
+    minSize,
     sentAt: instant,
   },
-  heartbeatAck: { configTerm: uint64, configVersion: uint64, accepted: bool },
+  heartbeatAck: { configTerm: counter, configVersion: counter, accepted: bool },
   leave: {},
   timeoutNow: {},
   data: { channel: dataChannel, payload: bytes, sentAt: instant },
@@ -376,7 +409,7 @@ const protocolVersion = same((v, path): number =>
 /** The envelope minus its body. `version` comes first so that a frame of another version is reported as such, whatever else it holds. */
 const header = protoMessage<Omit<Envelope, 'body'>>(
   EnvelopeType,
-  { version: protocolVersion, group: groupName, from: memberId, incarnation: uint64, term: uint64, to: memberIdOrNone },
+  { version: protocolVersion, group: groupName, from: memberId, incarnation: counter, term: counter, to: memberIdOrNone },
   BODY_TYPES,
 );
 

@@ -6,6 +6,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { PROTOCOL_VERSION, type Body, type BodyType, type Envelope } from '../../agent/core/messages.js';
 import { DecodeError, EncodeError, MAX_ENVELOPE_BYTES, decodeEnvelope, encodeEnvelope, type DecodeResult } from '../../proto/codec.js';
 import { COHORT_SCHEMA } from '../../proto/schema.js';
+import { MAX_COUNTER, MAX_EPOCH_MS, MAX_MEMBER_IDS, MAX_POLL_TIMEOUT_MS, MAX_TIMER_MS } from '../../agent/core/limits.js';
 
 const PROTO_SOURCE = readFileSync(new URL('../../proto/cohort.proto', import.meta.url), 'utf8');
 // A second, independent load of the .proto, used to craft frames our encoder refuses to build.
@@ -19,10 +20,13 @@ const LongClass = protobuf.util.Long as unknown as {
 };
 const CODES = ['malformed', 'unsupported-version', 'invalid-field', 'too-large'];
 const PRINTABLE = /^[^\p{Cc}\p{Cs}]*$/u;
+/** The longest member id and ballot id the name forms allow. */
+const LONGEST_ID = `${'n'.repeat(100)}/${'c'.repeat(100)}`;
+const LONGEST_BALLOT = `${LONGEST_ID}#${MAX_COUNTER}.999999999999999`;
 const TIMERS = { heartbeat: 1000, electionMin: 1500, electionMax: 2000, peerTimeout: 3000, consensusTimeout: 1500 };
 
 function envelope<B extends Body>(body: B, header: Partial<Omit<Envelope, 'body'>> = {}): Envelope<B> {
-  return { version: PROTOCOL_VERSION, group: 'pumps', from: 'node1/Controller', incarnation: 1, term: 4, to: '', ...header, body };
+  return { version: PROTOCOL_VERSION, group: 'Pumps.main', from: 'node1/Controller', incarnation: 1, term: 4, to: '', ...header, body };
 }
 
 function decodeOk(frame: Uint8Array): Envelope {
@@ -72,7 +76,7 @@ const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
     { type: 'memberHeartbeat', timers: TIMERS, minSize: 3, sentAt: 1_717_000_000_123.5, leader: 'node2/Controller', endpoint: 'tcp://10.0.0.2:5555' },
     {
       type: 'memberHeartbeat',
-      timers: { heartbeat: 1, electionMin: 0xffff_ffff, electionMax: 2, peerTimeout: 3, consensusTimeout: 4 },
+      timers: { heartbeat: 1, electionMin: MAX_TIMER_MS, electionMax: 2, peerTimeout: 3, consensusTimeout: 4 },
       minSize: 0,
       sentAt: 0,
       leader: '',
@@ -84,10 +88,10 @@ const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
     {
       type: 'voteRequest',
       preVote: false,
-      electionTerm: Number.MAX_SAFE_INTEGER,
+      electionTerm: MAX_COUNTER,
       configTerm: 0,
       configVersion: 0,
-      proposedVoters: ['a/x', 'b/y', 'ñodo/Ωmega', '板/组件😀'],
+      proposedVoters: ['a/x', 'b/y', 'node-1/Comp_2', LONGEST_ID],
       transfer: true,
     },
   ],
@@ -107,12 +111,12 @@ const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
     },
     {
       type: 'leaderHeartbeat',
-      config: { term: 0, version: 0, voters: Array.from({ length: 1024 }, (_, i) => `n${i}/c`) },
-      committedVersion: Number.MAX_SAFE_INTEGER,
+      config: { term: MAX_COUNTER, version: MAX_COUNTER, voters: Array.from({ length: 1024 }, (_, i) => `n${i}/c`) },
+      committedVersion: MAX_COUNTER,
       endpoint: 'x'.repeat(1024),
       timers: TIMERS,
-      minSize: 0xffff_ffff,
-      sentAt: -1.25,
+      minSize: MAX_MEMBER_IDS,
+      sentAt: MAX_EPOCH_MS,
     },
   ],
   heartbeatAck: [
@@ -124,16 +128,17 @@ const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
   data: [
     { type: 'data', channel: 'group', payload: new Uint8Array([0, 1, 2, 255]), sentAt: 1_717_000_000_000.25 },
     { type: 'data', channel: 'toLeader', payload: new Uint8Array(0), sentAt: 0 },
-    { type: 'data', channel: 'fromLeader', payload: new Uint8Array(MAX_ENVELOPE_BYTES - 200).fill(7), sentAt: Number.MAX_VALUE },
+    { type: 'data', channel: 'fromLeader', payload: new Uint8Array(MAX_ENVELOPE_BYTES - 200).fill(7), sentAt: MAX_EPOCH_MS - 0.25 },
   ],
   pollRequest: [
-    { type: 'pollRequest', ballotId: 'b-1', topic: new TextEncoder().encode('open valve 3'), kind: 'majority', subject: 'value', when: 0, timeoutMs: 1500 },
-    { type: 'pollRequest', ballotId: 'β'.repeat(200), topic: new Uint8Array(0), kind: 'consensus', subject: 'action', when: 1_717_000_005_000, timeoutMs: 0 },
+    { type: 'pollRequest', ballotId: 'node1/Controller#1.1', topic: new TextEncoder().encode('open valve 3'), kind: 'majority', subject: 'value', when: 0, timeoutMs: 1500 },
+    { type: 'pollRequest', ballotId: LONGEST_BALLOT, topic: new Uint8Array(0), kind: 'consensus', subject: 'action', when: MAX_EPOCH_MS, timeoutMs: MAX_POLL_TIMEOUT_MS },
+    { type: 'pollRequest', ballotId: 'a/b#0.0', topic: new Uint8Array(0), kind: 'consensus', subject: 'action', when: 1_717_000_005_000, timeoutMs: 0 },
   ],
   ballot: [
     {
       type: 'ballot',
-      ballotId: 'node1/Controller#12',
+      ballotId: 'node1/Controller#1717000000000.12',
       topic: new Uint8Array([42]),
       kind: 'consensus',
       subject: 'action',
@@ -143,16 +148,28 @@ const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
       voters: ['node1/Controller', 'node2/Controller'],
       remainingMs: 1499.75,
     },
-    { type: 'ballot', ballotId: 'x', topic: new Uint8Array(0), kind: 'majority', subject: 'value', when: 0, timeoutMs: 0, requester: 'r', voters: [], remainingMs: 0 },
+    { type: 'ballot', ballotId: 'r/x#0.0', topic: new Uint8Array(0), kind: 'majority', subject: 'value', when: 0, timeoutMs: 0, requester: 'r/x', voters: [], remainingMs: 0 },
+    {
+      type: 'ballot',
+      ballotId: LONGEST_BALLOT,
+      topic: new Uint8Array(0),
+      kind: 'majority',
+      subject: 'value',
+      when: MAX_EPOCH_MS,
+      timeoutMs: MAX_POLL_TIMEOUT_MS,
+      requester: LONGEST_ID,
+      voters: [LONGEST_ID],
+      remainingMs: MAX_POLL_TIMEOUT_MS,
+    },
   ],
   memberVote: [
-    { type: 'memberVote', ballotId: 'b-1', yes: true },
-    { type: 'memberVote', ballotId: 'b-1', yes: false },
+    { type: 'memberVote', ballotId: 'node2/Sensor#5.1', yes: true },
+    { type: 'memberVote', ballotId: 'node2/Sensor#5.1', yes: false },
   ],
   pollResult: [
     {
       type: 'pollResult',
-      ballotId: 'b-1',
+      ballotId: 'node2/Sensor#5.1',
       requester: 'node2/Sensor',
       outcome: 'yes',
       kind: 'majority',
@@ -163,7 +180,7 @@ const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
     },
     {
       type: 'pollResult',
-      ballotId: 'b-2',
+      ballotId: 'node2/Sensor#5.2',
       requester: 'node2/Sensor',
       outcome: 'timeout',
       kind: 'consensus',
@@ -174,13 +191,13 @@ const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
     },
     {
       type: 'pollResult',
-      ballotId: 'b-3',
+      ballotId: 'n/c#1.3',
       requester: 'n/c',
       outcome: 'no',
       kind: 'majority',
       subject: 'value',
       when: -0,
-      tally: { yes: 0xffff_ffff, no: 0, voters: 0xffff_ffff },
+      tally: { yes: MAX_MEMBER_IDS, no: 0, voters: MAX_MEMBER_IDS },
       reason: 'r'.repeat(1024),
     },
   ],
@@ -201,9 +218,9 @@ t.test('every body type round-trips', async (t) => {
 t.test('header edge values round-trip', async (t) => {
   const headers: Array<Partial<Omit<Envelope, 'body'>>> = [
     { incarnation: 0, term: 0, to: '' },
-    { incarnation: Number.MAX_SAFE_INTEGER, term: Number.MAX_SAFE_INTEGER, to: 'node9/Actuator' },
-    { group: 'A'.repeat(200), from: '😀'.repeat(100), to: 'é'.repeat(200) },
-    { group: 'a.b-c_9', from: 'x' },
+    { incarnation: MAX_COUNTER, term: MAX_COUNTER, to: 'node9/Actuator' },
+    { group: `${'A'.repeat(100)}.${'b'.repeat(100)}`, from: LONGEST_ID, to: LONGEST_ID },
+    { group: '_a.b-c_9', from: '-/_' },
   ];
   for (const h of headers) {
     const env = envelope({ type: 'leave' }, h);
@@ -232,26 +249,29 @@ function rec<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> 
   return fc.record(model, { noNullPrototype: true });
 }
 
-const memberIdArb = fc.oneof(
-  fc.tuple(fc.stringMatching(/^[a-z0-9-]{1,20}$/), fc.stringMatching(/^[A-Za-z0-9_]{1,20}$/)).map(([n, c]) => `${n}/${c}`),
-  fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((s) => s.length <= 200 && PRINTABLE.test(s)),
-);
+const nameArb = fc.oneof(fc.stringMatching(/^[A-Za-z0-9_-]{1,12}$/), fc.constantFrom('n'.repeat(100), '-', '_'));
+const memberIdArb = fc.tuple(nameArb, nameArb).map(([n, c]) => `${n}/${c}`);
 const memberIdOrNoneArb = fc.oneof(fc.constant(''), memberIdArb);
 const textArb = fc.string({ unit: 'grapheme', maxLength: 60 }).filter((s) => s.length <= 1024 && PRINTABLE.test(s));
-const ballotIdArb = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((s) => s.length <= 200 && PRINTABLE.test(s));
 const memberIdsArb = fc.array(memberIdArb, { maxLength: 6 });
-const uint32Arb = fc.integer({ min: 0, max: 0xffff_ffff });
-const positiveUint32Arb = fc.integer({ min: 1, max: 0xffff_ffff });
-const uint64Arb = fc.oneof(fc.maxSafeNat(), fc.constantFrom(0, 1, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER));
-const instantArb = fc.double({ noNaN: true, noDefaultInfinity: true });
-const durationArb = fc.double({ min: 0, noNaN: true, noDefaultInfinity: true });
+const memberCountArb = fc.integer({ min: 0, max: MAX_MEMBER_IDS });
+const timerArb = fc.integer({ min: 1, max: MAX_TIMER_MS });
+const counterArb = fc.oneof(fc.integer({ min: 0, max: MAX_COUNTER }), fc.constantFrom(0, 1, 2 ** 32 - 1, 2 ** 32, MAX_COUNTER));
+const ballotIdArb = fc.tuple(memberIdArb, counterArb, fc.maxSafeNat()).map(([m, inc, seq]) => `${m}#${inc}.${seq % 1e15}`);
+const instantArb = fc.oneof(fc.double({ min: 0, max: MAX_EPOCH_MS, noNaN: true }), fc.constantFrom(0, MAX_EPOCH_MS));
+const durationArb = fc.oneof(fc.double({ min: 0, max: MAX_POLL_TIMEOUT_MS, noNaN: true }), fc.constantFrom(0, MAX_POLL_TIMEOUT_MS));
 const bytesArb = fc.uint8Array({ maxLength: 48 });
+const groupPartArb = fc.oneof(fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_-]{0,11}$/), fc.constant(`_${'x'.repeat(99)}`));
+const groupNameArb = fc.tuple(groupPartArb, groupPartArb).map(([a, b]) => `${a}.${b}`);
+const tallyArb = fc
+  .integer({ min: 0, max: MAX_MEMBER_IDS })
+  .chain((voters) => fc.integer({ min: 0, max: voters }).chain((yes) => fc.integer({ min: 0, max: voters - yes }).map((no) => ({ yes, no, voters }))));
 const timersArb = rec({
-  heartbeat: positiveUint32Arb,
-  electionMin: positiveUint32Arb,
-  electionMax: positiveUint32Arb,
-  peerTimeout: positiveUint32Arb,
-  consensusTimeout: positiveUint32Arb,
+  heartbeat: timerArb,
+  electionMin: timerArb,
+  electionMax: timerArb,
+  peerTimeout: timerArb,
+  consensusTimeout: timerArb,
 });
 const kindArb = fc.constantFrom('majority' as const, 'consensus' as const);
 const subjectArb = fc.constantFrom('value' as const, 'action' as const);
@@ -260,7 +280,7 @@ const BODY_ARBS: { [K in BodyType]: fc.Arbitrary<Extract<Body, { type: K }>> } =
   memberHeartbeat: rec({
     type: fc.constant('memberHeartbeat' as const),
     timers: timersArb,
-    minSize: uint32Arb,
+    minSize: memberCountArb,
     sentAt: instantArb,
     leader: memberIdOrNoneArb,
     endpoint: textArb,
@@ -268,23 +288,23 @@ const BODY_ARBS: { [K in BodyType]: fc.Arbitrary<Extract<Body, { type: K }>> } =
   voteRequest: rec({
     type: fc.constant('voteRequest' as const),
     preVote: fc.boolean(),
-    electionTerm: uint64Arb,
-    configTerm: uint64Arb,
-    configVersion: uint64Arb,
+    electionTerm: counterArb,
+    configTerm: counterArb,
+    configVersion: counterArb,
     proposedVoters: memberIdsArb,
     transfer: fc.boolean(),
   }),
-  voteReply: rec({ type: fc.constant('voteReply' as const), preVote: fc.boolean(), electionTerm: uint64Arb, granted: fc.boolean() }),
+  voteReply: rec({ type: fc.constant('voteReply' as const), preVote: fc.boolean(), electionTerm: counterArb, granted: fc.boolean() }),
   leaderHeartbeat: rec({
     type: fc.constant('leaderHeartbeat' as const),
-    config: rec({ term: uint64Arb, version: uint64Arb, voters: memberIdsArb }),
-    committedVersion: uint64Arb,
+    config: rec({ term: counterArb, version: counterArb, voters: memberIdsArb }),
+    committedVersion: counterArb,
     endpoint: textArb,
     timers: timersArb,
-    minSize: uint32Arb,
+    minSize: memberCountArb,
     sentAt: instantArb,
   }),
-  heartbeatAck: rec({ type: fc.constant('heartbeatAck' as const), configTerm: uint64Arb, configVersion: uint64Arb, accepted: fc.boolean() }),
+  heartbeatAck: rec({ type: fc.constant('heartbeatAck' as const), configTerm: counterArb, configVersion: counterArb, accepted: fc.boolean() }),
   leave: fc.constant({ type: 'leave' as const }),
   timeoutNow: fc.constant({ type: 'timeoutNow' as const }),
   data: rec({
@@ -323,17 +343,17 @@ const BODY_ARBS: { [K in BodyType]: fc.Arbitrary<Extract<Body, { type: K }>> } =
     kind: kindArb,
     subject: subjectArb,
     when: instantArb,
-    tally: rec({ yes: uint32Arb, no: uint32Arb, voters: uint32Arb }),
+    tally: tallyArb,
     reason: textArb,
   }),
 };
 
 const envelopeArb: fc.Arbitrary<Envelope> = rec({
   version: fc.constant(PROTOCOL_VERSION),
-  group: fc.stringMatching(/^[A-Za-z0-9_.-]{1,200}$/),
+  group: groupNameArb,
   from: memberIdArb,
-  incarnation: uint64Arb,
-  term: uint64Arb,
+  incarnation: counterArb,
+  term: counterArb,
   to: memberIdOrNoneArb,
   body: fc.oneof(...Object.values(BODY_ARBS)) as fc.Arbitrary<Body>,
 });
@@ -401,7 +421,7 @@ t.test('fuzz: decoding never throws', async (t) => {
 // ---------------------------------------------------------------------------
 // Rejections
 
-const HEADER = { version: 1, group: 'pumps', from: 'node1/Controller', incarnation: 1, term: 4, to: '' };
+const HEADER = { version: 1, group: 'Pumps.main', from: 'node1/Controller', incarnation: 1, term: 4, to: '' };
 const GOOD_TIMERS = { heartbeat: 1000, electionMin: 1500, electionMax: 2000, peerTimeout: 3000, consensusTimeout: 1500 };
 
 t.test('rejections', async (t) => {
@@ -424,6 +444,14 @@ t.test('rejections', async (t) => {
   expectRejected(raw({ ...HEADER, group: 'bad group!', leave: {} }), 'invalid-field', 'group', 'bad group name');
   expectRejected(raw({ ...HEADER, group: '', leave: {} }), 'invalid-field', 'group', 'empty group');
   expectRejected(raw({ ...HEADER, group: 'g'.repeat(201), leave: {} }), 'invalid-field', 'group', 'long group');
+  expectRejected(raw({ ...HEADER, group: 'pumps', leave: {} }), 'invalid-field', 'group', 'group without an instance');
+  expectRejected(raw({ ...HEADER, group: `A.${'b'.repeat(101)}`, leave: {} }), 'invalid-field', 'group', 'group part of 101');
+  expectRejected(raw({ ...HEADER, group: 'a.b.c', leave: {} }), 'invalid-field', 'group', 'group of three parts');
+  expectRejected(raw({ ...HEADER, from: '#zB', leave: {} }), 'invalid-field', 'from', 'from not <node>/<component>');
+  expectRejected(raw({ ...HEADER, from: 'a/b/c', leave: {} }), 'invalid-field', 'from', 'from with two slashes');
+  expectRejected(raw({ ...HEADER, from: 'ñodo/x', leave: {} }), 'invalid-field', 'from', 'non-ASCII node');
+  expectRejected(raw({ ...HEADER, from: `${'n'.repeat(101)}/c`, leave: {} }), 'invalid-field', 'from', 'node of 101');
+  expectRejected(raw({ ...HEADER, to: 'node2', leave: {} }), 'invalid-field', 'to', 'to without a component');
   expectRejected(raw({ ...HEADER, from: '', leave: {} }), 'invalid-field', 'from', 'empty from');
   expectRejected(raw({ ...HEADER, from: 'a\nb', leave: {} }), 'invalid-field', 'from', 'control character in from');
   expectRejected(raw({ ...HEADER, from: 'f'.repeat(201), leave: {} }), 'invalid-field', 'from', 'long from');
@@ -433,14 +461,18 @@ t.test('rejections', async (t) => {
   const max = LongClass.fromString('18446744073709551615', true);
   expectRejected(raw({ ...HEADER, term: big, leave: {} }), 'invalid-field', 'term', 'term 2^53');
   expectRejected(raw({ ...HEADER, incarnation: max, leave: {} }), 'invalid-field', 'incarnation', 'incarnation 2^64-1');
-  t.equal(decodeOk(raw({ ...HEADER, term: LongClass.fromNumber(Number.MAX_SAFE_INTEGER, true), leave: {} })).term, Number.MAX_SAFE_INTEGER);
+  expectRejected(raw({ ...HEADER, term: LongClass.fromNumber(Number.MAX_SAFE_INTEGER, true), leave: {} }), 'invalid-field', 'term', 'term 2^53-1');
+  t.equal(decodeOk(raw({ ...HEADER, term: LongClass.fromNumber(MAX_COUNTER, true), leave: {} })).term, MAX_COUNTER);
 
   expectRejected(raw({ ...HEADER, data: { channel: 0, payload: new Uint8Array(1), sentAt: 1 } }), 'invalid-field', 'body.channel', 'UNSPECIFIED channel');
   expectRejected(raw({ ...HEADER, data: { channel: 9, payload: new Uint8Array(1), sentAt: 1 } }), 'invalid-field', 'body.channel', 'unknown channel');
-  const spec = { ballotId: 'b', topic: new Uint8Array(0), kind: 1, subject: 1, when: 0, timeoutMs: 100 };
+  const spec = { ballotId: 'r/x#1.1', topic: new Uint8Array(0), kind: 1, subject: 1, when: 0, timeoutMs: 100 };
   expectRejected(raw({ ...HEADER, pollRequest: { ...spec, kind: 0 } }), 'invalid-field', 'body.kind', 'UNSPECIFIED kind');
   expectRejected(raw({ ...HEADER, pollRequest: { ...spec, subject: 0 } }), 'invalid-field', 'body.subject', 'UNSPECIFIED subject');
   expectRejected(raw({ ...HEADER, pollRequest: { ...spec, ballotId: '' } }), 'invalid-field', 'body.ballotId', 'empty ballot id');
+  for (const bad of ['b-1', 'r/x#1', 'r/x#1.', 'r/x#01.1', 'r/x#1.1.1', 'r#1.1', 'r/x#-1.1', 'r/x#1.1234567890123456', 'r/x#1e3.1']) {
+    expectRejected(raw({ ...HEADER, pollRequest: { ...spec, ballotId: bad } }), 'invalid-field', 'body.ballotId', `ballot id ${bad}`);
+  }
   expectRejected(raw({ ...HEADER, pollRequest: { ...spec, timeoutMs: -1 } }), 'invalid-field', 'body.timeoutMs', 'negative timeout');
   expectRejected(raw({ ...HEADER, pollRequest: { ...spec, timeoutMs: NaN } }), 'invalid-field', 'body.timeoutMs', 'NaN timeout');
   expectRejected(raw({ ...HEADER, pollRequest: { ...spec, when: Infinity } }), 'invalid-field', 'body.when', 'infinite when');
@@ -448,7 +480,7 @@ t.test('rejections', async (t) => {
   expectRejected(raw({ ...HEADER, ballot: { ...ballot, remainingMs: -0.5 } }), 'invalid-field', 'body.remainingMs', 'negative remainingMs');
   expectRejected(raw({ ...HEADER, ballot: { ...ballot, voters: ['a/b', ''] } }), 'invalid-field', 'body.voters[1]', 'empty voter id');
   expectRejected(raw({ ...HEADER, ballot: { ...ballot, requester: '' } }), 'invalid-field', 'body.requester', 'empty requester');
-  const result = { ballotId: 'b', requester: 'r/x', outcome: 1, kind: 1, subject: 1, when: 0, tally: { yes: 1, no: 0, voters: 1 }, reason: '' };
+  const result = { ballotId: 'r/x#1.1', requester: 'r/x', outcome: 1, kind: 1, subject: 1, when: 0, tally: { yes: 1, no: 0, voters: 1 }, reason: '' };
   expectRejected(raw({ ...HEADER, pollResult: { ...result, outcome: 0 } }), 'invalid-field', 'body.outcome', 'UNSPECIFIED outcome');
   expectRejected(raw({ ...HEADER, pollResult: { ...result, tally: null } }), 'invalid-field', 'body.tally', 'missing tally');
 
@@ -456,6 +488,8 @@ t.test('rejections', async (t) => {
   expectRejected(raw({ ...HEADER, memberHeartbeat: { ...hb, timers: { ...GOOD_TIMERS, heartbeat: 0 } } }), 'invalid-field', 'body.timers.heartbeat', 'zero timer');
   expectRejected(raw({ ...HEADER, memberHeartbeat: { ...hb, timers: null } }), 'invalid-field', 'body.timers', 'missing timers');
   expectRejected(raw({ ...HEADER, memberHeartbeat: { ...hb, sentAt: NaN } }), 'invalid-field', 'body.sentAt', 'NaN sentAt');
+  expectRejected(raw({ ...HEADER, memberHeartbeat: { ...hb, leader: '#zB' } }), 'invalid-field', 'body.leader', 'leader not a member id');
+  t.equal((decodeOk(raw({ ...HEADER, memberHeartbeat: { ...hb, leader: '' } })).body as { leader: string }).leader, '', "leader may be ''");
   const tooMany = Array.from({ length: 1025 }, (_, i) => `n${i}/c`);
   const lhb = { config: { term: 1, version: 1, voters: tooMany }, committedVersion: 1, endpoint: '', timers: GOOD_TIMERS, minSize: 1, sentAt: 1 };
   expectRejected(raw({ ...HEADER, leaderHeartbeat: lhb }), 'invalid-field', 'body.config.voters', '1025 voters');
@@ -472,20 +506,22 @@ t.test('rejections', async (t) => {
 
 t.test('decoding works when protobufjs yields plain numbers for uint64 (no long package)', async (t) => {
   const frameBig = raw({ ...HEADER, term: LongClass.fromString('9007199254740993', true), leave: {} });
-  const frameMax = raw({ ...HEADER, term: Number.MAX_SAFE_INTEGER, leave: {} });
+  const frameMax = raw({ ...HEADER, term: MAX_COUNTER, leave: {} });
+  const frameOver = raw({ ...HEADER, term: MAX_COUNTER + 1, leave: {} });
   const Long = protobuf.util.Long;
   try {
     protobuf.util.Long = null as unknown as typeof Long;
     protobuf.configure();
     t.equal(typeof (RawEnvelope.decode(frameMax) as unknown as { term: unknown }).term, 'number', 'protobufjs now yields numbers');
     t.equal(decodeErr(frameBig).field, 'term');
-    t.equal(decodeOk(frameMax).term, Number.MAX_SAFE_INTEGER);
+    t.equal(decodeErr(frameOver).field, 'term');
+    t.equal(decodeOk(frameMax).term, MAX_COUNTER);
     t.equal(decodeOk(raw({ ...HEADER, term: 0, leave: {} })).term, 0);
   } finally {
     protobuf.util.Long = Long;
     protobuf.configure();
   }
-  t.equal(decodeOk(frameMax).term, Number.MAX_SAFE_INTEGER, 'restored');
+  t.equal(decodeOk(frameMax).term, MAX_COUNTER, 'restored');
 });
 
 t.test('encoding refuses envelopes that break the wire rules', async (t) => {
@@ -512,4 +548,215 @@ t.test('encoding refuses envelopes that break the wire rules', async (t) => {
     t.throws(() => encodeEnvelope(env as Envelope), { name: 'EncodeError', code, field }, what);
   }
   t.throws(() => encodeEnvelope(null as unknown as Envelope), EncodeError, 'null envelope');
+});
+
+// ---------------------------------------------------------------------------
+// Numeric bounds (agent/core/limits.ts), at their edges, in both directions
+
+type Path = ReadonlyArray<string>;
+
+/** The model value at `path` ('body' steps into the body). */
+function getAt(obj: unknown, path: Path): unknown {
+  return path.reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], obj);
+}
+
+/** A copy of `env` with `value` at `path`. */
+function withValue(env: Envelope, path: Path, value: unknown): Envelope {
+  const copy = structuredClone(env) as unknown as Record<string, unknown>;
+  const parent = getAt(copy, path.slice(0, -1)) as Record<string, unknown>;
+  parent[path[path.length - 1]!] = value;
+  return copy as unknown as Envelope;
+}
+
+/** `env` encoded, then re-encoded by plain protobufjs with `value` (a number or a Long) at `path`: a frame our encoder would refuse to build. */
+function frameWithValue(env: Envelope, path: Path, value: unknown): Uint8Array {
+  const wire = RawEnvelope.toObject(RawEnvelope.decode(encodeEnvelope(env)), { longs: Number, defaults: true }) as Record<string, unknown>;
+  const wirePath = path[0] === 'body' ? [env.body.type, ...path.slice(1)] : path;
+  const parent = getAt(wire, wirePath.slice(0, -1)) as Record<string, unknown>;
+  parent[wirePath[wirePath.length - 1]!] = value;
+  return raw(wire);
+}
+
+interface Bound {
+  kind: 'counter' | 'timer' | 'count' | 'instant' | 'duration';
+  min: number;
+  max: number;
+}
+const COUNTER: Bound = { kind: 'counter', min: 0, max: MAX_COUNTER };
+const TIMER: Bound = { kind: 'timer', min: 1, max: MAX_TIMER_MS };
+const COUNT: Bound = { kind: 'count', min: 0, max: MAX_MEMBER_IDS };
+const INSTANT: Bound = { kind: 'instant', min: 0, max: MAX_EPOCH_MS };
+const DURATION: Bound = { kind: 'duration', min: 0, max: MAX_POLL_TIMEOUT_MS };
+
+/** The bound of a numeric model field, by its name (the names are unambiguous across bodies). */
+const BOUND_OF: Record<string, Bound> = {
+  incarnation: COUNTER,
+  term: COUNTER,
+  electionTerm: COUNTER,
+  configTerm: COUNTER,
+  configVersion: COUNTER,
+  version: COUNTER, // config.version; the envelope's protocol version is not a bound
+  committedVersion: COUNTER,
+  heartbeat: TIMER,
+  electionMin: TIMER,
+  electionMax: TIMER,
+  peerTimeout: TIMER,
+  consensusTimeout: TIMER,
+  minSize: COUNT,
+  yes: COUNT,
+  no: COUNT,
+  voters: COUNT,
+  sentAt: INSTANT,
+  when: INSTANT,
+  timeoutMs: DURATION,
+  remainingMs: DURATION,
+};
+
+/** Every numeric leaf of an envelope, as a path, but the protocol version. */
+function numericPaths(obj: unknown, prefix: Path = []): Path[] {
+  if (obj instanceof Uint8Array || typeof obj !== 'object' || obj === null || Array.isArray(obj)) return [];
+  return Object.entries(obj).flatMap(([k, v]): Path[] => {
+    const path = [...prefix, k];
+    if (typeof v === 'number') return prefix.length === 0 && k === 'version' ? [] : [path];
+    return numericPaths(v, path);
+  });
+}
+
+const LONG_MAX = LongClass.fromString('18446744073709551615', true);
+/** Values outside `b` that its wire type can carry (so a hostile frame may hold them). */
+function wireOutOfBound(b: Bound): unknown[] {
+  if (b.kind === 'counter') return [b.max + 1, 2 ** 32 * 2 ** 17, Number.MAX_SAFE_INTEGER, LONG_MAX];
+  if (b.kind === 'timer' || b.kind === 'count') return [...(b.min > 0 ? [b.min - 1] : []), b.max + 1, 0xffff_ffff];
+  return [-1, -Number.MIN_VALUE, b.max + 1, b.max * 2, Number.MAX_VALUE, NaN, Infinity, -Infinity];
+}
+/** Values outside `b` a (buggy) caller may hand the encoder. */
+function modelOutOfBound(b: Bound): unknown[] {
+  const numbers = wireOutOfBound(b).filter((v) => typeof v === 'number');
+  if (b.kind === 'instant' || b.kind === 'duration') return [...numbers, '5', null];
+  return [...numbers, -1, 0.5, b.max - 0.5, NaN, Infinity, 2 ** 53, '5', null];
+}
+
+/** One envelope per body type that has numbers (the first example of each). */
+const BOUND_CASES: Envelope[] = Object.values(BODY_EXAMPLES).map((examples) => envelope(examples[0]!));
+
+t.test('bounds: every numeric field accepts its max and refuses max+1, naming the field, in both directions', async (t) => {
+  let checked = 0;
+  for (const env of BOUND_CASES) {
+    for (const path of numericPaths(env)) {
+      const leaf = path[path.length - 1]!;
+      const b = BOUND_OF[leaf];
+      if (b === undefined) {
+        t.fail(`no bound for ${path.join('.')}`);
+        continue;
+      }
+      const what = `${env.body.type} ${path.join('.')}`;
+      const field = path.join('.');
+      // A tally's yes/no can reach the max only with as many voters.
+      const base = path[1] === 'tally' ? withValue(env, ['body', 'tally'], { yes: 0, no: 0, voters: MAX_MEMBER_IDS }) : env;
+      for (const ok of [b.min, b.max]) {
+        const good = withValue(base, path, ok);
+        t.equal(getAt(decodeOk(encodeEnvelope(good)), path), ok, `${what} = ${ok}: encodes and decodes`);
+        t.equal(getAt(decodeOk(frameWithValue(base, path, ok)), path), ok, `${what} = ${ok}: a crafted frame decodes`);
+      }
+      const over = b.max + 1;
+      t.throws(() => encodeEnvelope(withValue(base, path, over)), { name: 'EncodeError', code: 'invalid-field', field }, `${what} = max+1: encode refuses`);
+      const err = decodeErr(frameWithValue(base, path, over));
+      t.equal(err.field, field, `${what} = max+1: decode refuses, naming the field`);
+      t.match(err.message, `${field} must be`, `${what}: the message names the field`);
+      t.match(err.message, String(b.max), `${what}: the message gives the bound`);
+      if (b.min > 0) {
+        t.equal(decodeErr(frameWithValue(base, path, b.min - 1)).field, field, `${what} = min-1: decode refuses`);
+        t.throws(() => encodeEnvelope(withValue(base, path, b.min - 1)), { name: 'EncodeError', field }, `${what} = min-1: encode refuses`);
+      }
+      checked++;
+    }
+  }
+  t.ok(checked >= 35, `${checked} numeric fields checked`);
+});
+
+t.test('bounds: a tally with yes + no above voters is refused', async (t) => {
+  const body = BODY_EXAMPLES.pollResult[0]!;
+  const bad = envelope({ ...body, tally: { yes: 2, no: 2, voters: 3 } });
+  t.throws(() => encodeEnvelope(bad), { name: 'EncodeError', code: 'invalid-field', field: 'body.tally' });
+  const err = decodeErr(frameWithValue(envelope(body), ['body', 'tally'], { yes: 2, no: 2, voters: 3 }));
+  t.equal(err.field, 'body.tally');
+  t.match(err.message, 'body.tally must have yes + no <= voters, got yes 2, no 2, voters 3');
+  t.ok(decodeOk(encodeEnvelope(envelope({ ...body, tally: { yes: 2, no: 1, voters: 3 } }))), 'yes + no = voters is fine');
+});
+
+t.test('the field bug: a HeartbeatAck of term 2^53-1 is refused; beyond MAX_COUNTER the encoder refuses cleanly', async (t) => {
+  const ack = { configTerm: 4, configVersion: 9, accepted: false };
+  const frame = raw({ ...HEADER, to: 'node2/Controller', term: LongClass.fromNumber(Number.MAX_SAFE_INTEGER, true), heartbeatAck: ack });
+  const err = decodeErr(frame);
+  t.equal(err.code, 'invalid-field');
+  t.equal(err.field, 'term');
+  t.equal(err.message, `term must be a whole number in 0..281474976710656, got 9007199254740991`);
+  const inBody = decodeErr(raw({ ...HEADER, heartbeatAck: { ...ack, configTerm: LongClass.fromNumber(Number.MAX_SAFE_INTEGER, true) } }));
+  t.equal(inBody.field, 'body.configTerm');
+  t.equal(inBody.message, 'heartbeatAck: body.configTerm must be a whole number in 0..281474976710656, got 9007199254740991');
+  // Whatever term a member adopts from the wire, its next campaign's term is a safe integer...
+  t.ok(Number.isSafeInteger(MAX_COUNTER + 1));
+  t.equal(decodeOk(encodeEnvelope(envelope({ type: 'heartbeatAck', ...ack }, { term: MAX_COUNTER - 1 }))).term + 1, MAX_COUNTER, "term+1 of MAX_COUNTER-1 is the largest encodable term");
+  const next = envelope({ type: 'voteRequest', preVote: false, electionTerm: MAX_COUNTER + 1, configTerm: 0, configVersion: 0, proposedVoters: [], transfer: false });
+  // ...that the codec refuses cleanly (EncodeError naming the field), never a crash deep in protobufjs.
+  t.throws(() => encodeEnvelope(next), { name: 'EncodeError', field: 'body.electionTerm' });
+});
+
+t.test('property: any out-of-bound numeric field is refused by encode and decode, naming the field', async (t) => {
+  fc.assert(
+    fc.property(envelopeArb, fc.nat(), fc.nat(), fc.nat(), (env, pickPath, pickWire, pickModel) => {
+      const paths = numericPaths(env);
+      if (paths.length === 0) return true;
+      const path = paths[pickPath % paths.length]!;
+      const b = BOUND_OF[path[path.length - 1]!]!;
+      const field = path.join('.');
+      const wireValues = wireOutOfBound(b);
+      const modelValues = modelOutOfBound(b);
+      const wireValue = wireValues[pickWire % wireValues.length];
+      const modelValue = modelValues[pickModel % modelValues.length];
+      const r = decodeEnvelope(frameWithValue(env, path, wireValue));
+      if (r.ok || r.error.field !== field || r.error.code !== 'invalid-field') return false;
+      try {
+        encodeEnvelope(withValue(env, path, modelValue));
+        return false;
+      } catch (err) {
+        return err instanceof EncodeError && err.field === field && err.code === 'invalid-field';
+      }
+    }),
+    { numRuns: 2000 },
+  );
+  t.pass();
+});
+
+// ---------------------------------------------------------------------------
+// Name forms (agent/core/names.ts) on the wire
+
+t.test('names: the decoder and encoder hold ids to their documented forms', async (t) => {
+  const hb = envelope(BODY_EXAMPLES.memberHeartbeat[0]!);
+  const cases: Array<[string, Path, string]> = [
+    ['group', ['group'], 'Sensors.1x'],
+    ['group', ['group'], 'pumps'],
+    ['from', ['from'], '#zB'],
+    ['from', ['from'], 'node1'],
+    ['to', ['to'], 'node1/'],
+    ['body.leader', ['body', 'leader'], '#zB'],
+  ];
+  for (const [field, path, value] of cases) {
+    const err = decodeErr(frameWithValue(hb, path, value));
+    t.equal(err.field, field, `${value} in ${field}: decode refuses`);
+    t.throws(() => encodeEnvelope(withValue(hb, path, value)), { name: 'EncodeError', field }, `${value} in ${field}: encode refuses`);
+  }
+  const group = decodeErr(frameWithValue(hb, ['group'], 'Sensors.1x'));
+  t.match(group.message, 'each part must start with a letter or _ and use [A-Za-z0-9_-]');
+  t.match(group.message, 'the instance "1x" starts with "1"', 'says which part broke the rule');
+  t.equal(decodeOk(encodeEnvelope(withValue(hb, ['to'], ''))).to, '', "to may be ''");
+  const ballot = envelope(BODY_EXAMPLES.ballot[0]!);
+  for (const [path, value] of [
+    [['body', 'ballotId'], 'node1/Controller#12'],
+    [['body', 'requester'], 'Controller'],
+    [['body', 'voters', '1'], 'x'],
+  ] as const) {
+    const field = path.join('.').replace('.1', '[1]');
+    t.equal(decodeErr(frameWithValue(ballot, path, value)).field, field, `${value} in ${field}: decode refuses`);
+  }
 });
