@@ -17,6 +17,7 @@
  */
 import { BadArgumentsError, LeftGroupError, NoLeaderError, NotLeaderError } from './errors.js';
 import type { AppEvent, HardState, Instant, Output, Random, Role } from './events.js';
+import { MAX_COUNTER, MAX_EPOCH_MS, MAX_POLL_TIMEOUT_MS } from './limits.js';
 import { MemberTable } from './membership.js';
 import {
   PROTOCOL_VERSION,
@@ -68,7 +69,7 @@ export interface MemberOptions {
  * 2^24 elections below that keeps every increment encodable, so no frame, however absurd, can
  * push a group to a term it cannot leave.
  */
-export const TERM_CEILING = 2 ** 48 - 2 ** 24;
+export const TERM_CEILING = MAX_COUNTER - 2 ** 24;
 
 export interface PollRequestOptions {
   topic: Uint8Array;
@@ -424,11 +425,11 @@ export class GroupMember {
     if (req.kind !== 'majority' && req.kind !== 'consensus') throw new BadArgumentsError(`poll kind must be 'majority' or 'consensus', got ${String(req.kind)}`);
     if (req.subject !== 'value' && req.subject !== 'action') throw new BadArgumentsError(`poll subject must be 'value' or 'action', got ${String(req.subject)}`);
     const timeoutMs = req.timeoutMs ?? this.timers.consensusTimeout;
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new BadArgumentsError(`poll timeout must be a positive number of milliseconds, got ${timeoutMs}`);
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_POLL_TIMEOUT_MS) throw new BadArgumentsError(`poll timeout must be a positive number of milliseconds up to ${MAX_POLL_TIMEOUT_MS} (24 h), got ${timeoutMs}`);
     let when = 0;
     if (req.subject === 'action') {
       when = req.when ?? NaN;
-      if (!Number.isFinite(when)) throw new BadArgumentsError(`an action vote needs 'when' (wall-clock epoch ms), got ${req.when}`);
+      if (!Number.isFinite(when) || when < 0 || when > MAX_EPOCH_MS) throw new BadArgumentsError(`an action vote needs 'when' (wall-clock epoch ms, 0..${MAX_EPOCH_MS}), got ${req.when}`);
       if (when < now.wall + timeoutMs) {
         throw new BadArgumentsError(`action instant ${when} is ${Math.round(when - now.wall)} ms away, sooner than the poll timeout (${timeoutMs} ms): the poll could not finish before it`);
       }
