@@ -124,20 +124,20 @@ export function checkHeartbeat(hb: HeartbeatOptions): void {
  * The ZMTP heartbeat that suits a set of group timers (the fastest of them wins):
  *
  *   intervalMs = min(heartbeat, floor(peerTimeout / 3))
- *   timeoutMs  = peerTimeout
+ *   timeoutMs  = peerTimeout - intervalMs
  *
- * The group's own membership already declares a silent peer gone after peerTimeout; the
- * transport need not be quicker. A shorter timeout (peerTimeout / 2 was tried) tears links
+ * A dead connection is dropped by peerTimeout after its last traffic, when the group's
+ * own membership declares the peer gone anyway; the transport need not be quicker. A shorter timeout (peerTimeout / 2 was tried) tears links
  * down under heavy loss, when TCP retransmissions delay a PONG, and loses the messages
  * queued on them (measured on the netns bench at 20 % loss in and out). The idle cost is
- * one PING per group heartbeat. Presets: lan 200/1200, riaps 1000/3000, slow 2500/7500
+ * one PING per group heartbeat. Presets: lan 200/1000, riaps 1000/2000, slow 2500/5000
  * (the fixed default was 300/1000).
  */
 export function heartbeatForTimers(timers: Iterable<{ heartbeat: number; peerTimeout: number }>): HeartbeatOptions | null {
   let best: HeartbeatOptions | null = null;
   for (const t of timers) {
     const intervalMs = Math.max(1, Math.min(t.heartbeat, Math.floor(t.peerTimeout / 3)));
-    const timeoutMs = Math.min(MAX_HEARTBEAT_TTL_MS, Math.max(2, t.peerTimeout));
+    const timeoutMs = Math.min(MAX_HEARTBEAT_TTL_MS, Math.max(intervalMs + 1, t.peerTimeout - intervalMs));
     best = best ? { intervalMs: Math.min(best.intervalMs, intervalMs), timeoutMs: Math.min(best.timeoutMs, timeoutMs) } : { intervalMs, timeoutMs };
   }
   return best;
