@@ -50,6 +50,8 @@ export interface Expectation {
   termAbove?: number | string;
   /** Role per host (`down`: not answering; `!leader`: anything but leader). */
   roles?: Record<HostRef, Role | 'down' | `!${Role}`>;
+  /** Every looked-at host reports no leader (a minority side, once its follower gave the old leader up). */
+  noLeader?: boolean;
   /** Every looked-at host lists this many members. */
   members?: number;
   /** After the rest holds: for this many ms, no looked-at host changes role, term or leader (or stops answering). */
@@ -577,6 +579,10 @@ export class ScenarioRunner {
       if (counts.length !== e.leadersPerSide.length || counts.some((c, i) => c !== e.leadersPerSide![i])) {
         problems.push(`leaders per side ${JSON.stringify(counts)} (sides ${sides.map((s) => s.join(',')).join(' | ')}), expected ${JSON.stringify(e.leadersPerSide)}`);
       }
+    }
+    if (e.noLeader) {
+      const following = among.filter((h) => (view.get(h)?.leader ?? null) !== null);
+      if (following.length) problems.push(`hosts still reporting a leader: ${following.map((h) => `${h}→${short(view.get(h)?.leader)}`).join(' ')}`);
     }
     if (e.leaders !== undefined) {
       const n = among.filter((h) => roleOf(h) === 'leader').length;

@@ -61,8 +61,11 @@ export const partition32: Scenario = {
     { waitForLeader: { within: FORM, members: 5, save: 'L' } },
     { partition: { sides: [['$L', '$L+1'], ['*']] } },
     { waitForLeader: { within: 8000, among: { side: 1 }, not: ['$L'], save: 'M' } },
-    // Majority side: exactly one leader; minority (the old leader's): none, once check-quorum has run.
-    { expect: { leadersPerSide: [0, 1], noFlapWithin: 3000 }, within: 5000 },
+    // Majority side: exactly one leader; minority (the old leader's): none, once check-quorum has run,
+    // and its follower reports none either once the old leader has been silent for peerTimeout.
+    { expect: { leadersPerSide: [0, 1] }, within: 5000 },
+    { expect: { noLeader: true, noFlapWithin: 3000 }, within: 3000, among: { side: 0 }, label: 'the minority reports no leader (hasLeader false, leader calls throw)' },
+    { expect: { leaders: 1, sameLeaderOnAll: true, noFlapWithin: 3000 }, among: { side: 1 } },
     { heal: true },
     { waitForLeader: { within: 10_000, members: 5, measure: 'heal → one leader known to all 5' } },
     { expect: { leaders: 1, sameLeaderOnAll: true, members: 5, noFlapWithin: 4000 } },
