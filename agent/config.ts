@@ -7,6 +7,7 @@ import { homedir, hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { TIMER_NAMES, TIMER_PRESETS, TimerSettingsError, validateTimers, type TimerSettings } from './core/timers.js';
+import { componentNameProblem, groupNameProblem, nodeNameProblem } from './core/names.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -70,8 +71,6 @@ export interface AgentConfig {
   logLevel: string;
 }
 
-const NODE_RE = /^[A-Za-z0-9_-]{1,100}$/;
-const GROUP_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,99}\.[A-Za-z_][A-Za-z0-9_-]{0,99}$/;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 const MACHINE_ID_FILES = ['/etc/machine-id', '/var/lib/dbus/machine-id'];
@@ -148,6 +147,13 @@ function str(v: unknown, field: string, re?: RegExp, hint?: string): string {
   return v;
 }
 
+/** A name checked by its rule in agent/core/names.ts (one place for the name forms). */
+function named(v: unknown, field: string, problem: (v: unknown) => string | null): string {
+  const why = problem(v);
+  if (why) throw new ConfigError(`${field} ${why}`);
+  return v as string;
+}
+
 function int(v: unknown, field: string, min: number, max: number): number {
   const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${field} must be a whole number in ${min}..${max}, got ${JSON.stringify(v)}`);
@@ -202,7 +208,7 @@ function parseGroup(v: unknown, field: string, defaults: { minSize: number; time
   if (!isObject(v) && typeof v !== 'string') throw new ConfigError(`${field} must be "Type.instance" or a mapping with a name`);
   unknownKeys(raw, ['name', 'minSize', 'timers', 'timed', 'deliverToSelf'], field);
   return {
-    name: str(raw.name, `${field}.name`, GROUP_RE, 'must be Type.instance (letters, digits, _ and -)'),
+    name: named(raw.name, `${field}.name`, groupNameProblem),
     minSize: raw.minSize === undefined ? defaults.minSize : int(raw.minSize, `${field}.minSize`, 1, 1024),
     timers: raw.timers === undefined ? defaults.timers : parseTimers(raw.timers, `${field}.timers`, defaults.timers),
     timed: raw.timed === undefined ? false : bool(raw.timed, `${field}.timed`),
@@ -281,7 +287,7 @@ export function validateConfig(raw: Raw, baseDir = process.cwd()): AgentConfig {
     unknownKeys(c, ['name', 'module', 'export', 'groups', 'settings'], field);
     if (c.settings !== undefined && !isObject(c.settings)) throw new ConfigError(`${field}.settings must be a mapping`);
     return {
-      name: str(c.name, `${field}.name`, /^[A-Za-z0-9_-]{1,100}$/, 'must use letters, digits, _ and -'),
+      name: named(c.name, `${field}.name`, componentNameProblem),
       module: resolve(baseDir, str(c.module, `${field}.module`)),
       export: c.export === undefined ? 'default' : str(c.export, `${field}.export`),
       groups: list(c.groups, `${field}.groups`).map((g, j) => parseGroup(g, `${field}.groups[${j}]`, defaults)),
@@ -303,7 +309,7 @@ export function validateConfig(raw: Raw, baseDir = process.cwd()): AgentConfig {
   const resetState = raw.resetState === undefined ? false : bool(raw.resetState, 'resetState');
   if (resetState && stateDir === null) throw new ConfigError('resetState needs a state directory: with stateDir none there is nothing to reset');
   return {
-    node: defaulted ? defaulted.node : str(raw.node, 'node', NODE_RE, 'must use letters, digits, _ and - (at most 100)'),
+    node: defaulted ? defaulted.node : named(raw.node, 'node', nodeNameProblem),
     nodeSource: defaulted ? defaulted.source : 'config',
     listen: raw.listen === undefined ? '127.0.0.1' : str(raw.listen, 'listen'),
     advertise: raw.advertise === undefined ? null : str(raw.advertise, 'advertise'),

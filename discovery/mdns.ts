@@ -48,6 +48,7 @@ import type { Logger } from 'pino';
 import type { Discovery, DiscoveryEventMap, PeerAdvert } from './discovery.js';
 import { parsePeerEndpoint } from './peer-endpoint.js';
 import { PeerTable } from './peer-table.js';
+import { isNodeName } from '../agent/core/names.js';
 
 /** DNS-SD service type, without the leading underscore and protocol: `_cohort._tcp`. */
 export const MDNS_SERVICE_TYPE = 'cohort';
@@ -73,7 +74,6 @@ export interface CohortTxt {
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
-const NODE_RE = /^[A-Za-z0-9_-]{1,100}$/;
 /** A CURVE public key: 32 bytes in Z85 is 40 characters of this alphabet. */
 const Z85_KEY_RE = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/;
 
@@ -86,7 +86,7 @@ function portOf(v: unknown): number | null {
 /** The TXT record for `self` (values are strings, as they travel). Throws MdnsOptionsError
  *  when the advert cannot be published (no concrete bus port, bad node id...). */
 export function buildTxt(self: PeerAdvert): Record<string, string> {
-  if (!NODE_RE.test(self.node)) throw new MdnsOptionsError(`node id ${JSON.stringify(self.node)} cannot be published: use [A-Za-z0-9_-], at most 100`);
+  if (!isNodeName(self.node)) throw new MdnsOptionsError(`node id ${JSON.stringify(self.node)} cannot be published: use [A-Za-z0-9_-], at most 100`);
   // It becomes a DNS label (instance name, `<node>.local`): at most 63 bytes.
   if (self.node.length > 63) throw new MdnsOptionsError(`node id ${JSON.stringify(self.node)} is too long for mDNS (at most 63 characters; it is ${self.node.length})`);
   const txt: Record<string, string> = { node: self.node };
@@ -118,7 +118,7 @@ function endpointPort(endpoint: string, what: string): number {
 export function parseTxt(txt: unknown): Parsed<CohortTxt> {
   if (typeof txt !== 'object' || txt === null || Array.isArray(txt)) return { ok: false, reason: 'no TXT record' };
   const r = txt as Record<string, unknown>;
-  if (typeof r.node !== 'string' || !NODE_RE.test(r.node)) return { ok: false, reason: `TXT node ${JSON.stringify(r.node)} is not a node id` };
+  if (!isNodeName(r.node)) return { ok: false, reason: `TXT node ${JSON.stringify(r.node)} is not a node id` };
   const busPort = portOf(r.bus);
   if (busPort === null) return { ok: false, reason: `TXT bus ${JSON.stringify(r.bus)} is not a port` };
   const value: CohortTxt = { node: r.node, busPort };

@@ -15,6 +15,7 @@ import { decodeObject } from '../api/objects.js';
 import { BadArgumentsError, CohortError } from '../core/errors.js';
 import type { AppEvent, HardState } from '../core/events.js';
 import { GroupMember, type MemberOptions } from '../core/member.js';
+import { componentNameProblem, groupNameProblem, nodeNameProblem } from '../core/names.js';
 import type { Envelope, MemberId } from '../core/messages.js';
 import { validateTimers, type TimerSettings } from '../core/timers.js';
 import { decodeEnvelope, encodeEnvelope } from '../../proto/codec.js';
@@ -28,7 +29,6 @@ import { MemberDriver } from './member-driver.js';
 import { PROTOCOL_VERSION } from '../core/messages.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 
-const NAME_RE = /^[A-Za-z0-9_-]{1,100}$/;
 
 /**
  * Largest term (and election term) the runtime accepts from the wire: 2^48, reached
@@ -175,7 +175,8 @@ export class Agent {
   readonly events = new EventLog();
 
   constructor(private readonly opts: AgentOptions) {
-    if (!NAME_RE.test(opts.node)) throw new BadArgumentsError(`node name must match ${NAME_RE}, got ${JSON.stringify(opts.node)}`);
+    const nodeProblem = nodeNameProblem(opts.node);
+    if (nodeProblem) throw new BadArgumentsError(`node name ${nodeProblem}`);
     this.node = opts.node;
     this.log = opts.logger ?? pino({ level: 'silent' });
     this.limited = new RateLimitedLog(this.log);
@@ -233,11 +234,11 @@ export class Agent {
   join(component: string, type: string, instance: string, opts: JoinOptions = {}): Group {
     if (!this.started) throw new CohortError('start the agent before joining groups');
     if (this.stopping) throw new CohortError('the agent is stopping');
-    if (!NAME_RE.test(component)) throw new BadArgumentsError(`component name must match ${NAME_RE}, got ${JSON.stringify(component)}`);
-    for (const [what, v] of [['group type', type], ['group instance', instance]] as const) {
-      if (!/^[A-Za-z_][A-Za-z0-9_-]{0,99}$/.test(v)) throw new BadArgumentsError(`${what} must start with a letter or _ and use [A-Za-z0-9_-], got ${JSON.stringify(v)}`);
-    }
+    const componentProblem = componentNameProblem(component);
+    if (componentProblem) throw new BadArgumentsError(`component name ${componentProblem}`);
     const name = `${type}.${instance}`;
+    const groupProblem = typeof type === 'string' && typeof instance === 'string' && !type.includes('.') && !instance.includes('.') ? groupNameProblem(name) : 'must be given as a type and an instance without "."';
+    if (groupProblem) throw new BadArgumentsError(`group ${groupProblem}`);
     const key = `${name}\0${component}`;
     const existing = this.hosted.get(key);
     if (existing) return existing.group;

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { CohortError } from '../core/errors.js';
 import type { HardState } from '../core/events.js';
+import { isComponentName, isGroupName, isMemberId, isNodeName, nodeNameProblem } from '../core/names.js';
 
 export interface StoredMember {
   incarnation: number;
@@ -89,8 +90,6 @@ export interface FileHardStateStoreOptions {
 
 export const RECORD_FORMAT = 1;
 const MANIFEST = 'members.json';
-const NAME_RE = /^[A-Za-z0-9_-]{1,100}$/;
-const GROUP_RE = /^[A-Za-z0-9_-]{1,100}\.[A-Za-z0-9_-]{1,100}$/;
 const MAX_COUNTER = 2 ** 48;
 
 /** JSON with keys sorted at every level: the text the checksum covers. */
@@ -111,11 +110,6 @@ export function seal(body: Record<string, unknown>): string {
 }
 
 const isCounter = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_COUNTER;
-const isMemberId = (v: unknown): v is string => {
-  if (typeof v !== 'string') return false;
-  const parts = v.split('/');
-  return parts.length === 2 && NAME_RE.test(parts[0]!) && NAME_RE.test(parts[1]!);
-};
 
 interface ManifestEntry {
   group: string;
@@ -136,7 +130,7 @@ export class FileHardStateStore implements HardStateStore {
   private tmpSeq = 0;
 
   constructor(opts: FileHardStateStoreOptions) {
-    if (!NAME_RE.test(opts.node)) throw new CohortError(`node name must match ${NAME_RE}, got ${JSON.stringify(opts.node)}`);
+    if (!isNodeName(opts.node)) throw new CohortError(`node name ${nodeNameProblem(opts.node)}`);
     this.node = opts.node;
     this.dir = join(opts.dir, opts.node);
     this.resetState = opts.resetState ?? false;
@@ -151,7 +145,7 @@ export class FileHardStateStore implements HardStateStore {
 
   /** The record file of one member. Group names are `Type.instance`, component names `[A-Za-z0-9_-]`: `+` separates them unambiguously. */
   file(group: string, component: string): string {
-    if (!GROUP_RE.test(group) || !NAME_RE.test(component)) throw new CohortError(`bad group or component name: ${JSON.stringify(group)}, ${JSON.stringify(component)}`);
+    if (!isGroupName(group) || !isComponentName(component)) throw new CohortError(`bad group or component name: ${JSON.stringify(group)}, ${JSON.stringify(component)}`);
     return join(this.dir, `${group}+${component}.json`);
   }
 
@@ -284,7 +278,7 @@ export class FileHardStateStore implements HardStateStore {
     const entries = typeof body === 'string' ? body : body.node !== this.node ? `belongs to node ${JSON.stringify(body.node)}, not ${JSON.stringify(this.node)}` : body.members;
     const valid = Array.isArray(entries) && entries.every((e: unknown) => {
       const m = e as Partial<ManifestEntry> | null;
-      return typeof m === 'object' && m !== null && typeof m.group === 'string' && GROUP_RE.test(m.group) && typeof m.component === 'string' && NAME_RE.test(m.component);
+      return typeof m === 'object' && m !== null && isGroupName(m.group) && isComponentName(m.component);
     });
     if (!valid) {
       this.damaged(path, typeof entries === 'string' ? entries : 'has a malformed member list');
