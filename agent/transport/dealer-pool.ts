@@ -69,7 +69,7 @@ export class DealerPool {
   }
 
   /** Heartbeat options for DEALERs opened from now on (open ones keep theirs). */
-  setHeartbeat(hb: Pick<SocketOptionSets['common'], 'heartbeatInterval' | 'heartbeatTimeout' | 'heartbeatTimeToLive'>): void {
+  setHeartbeat(hb: Pick<SocketOptionSets['common'], 'heartbeatInterval' | 'heartbeatTimeout' | 'heartbeatTimeToLive' | 'connectTimeout'>): void {
     this.socketOptions = { ...this.socketOptions, ...hb };
   }
 

