@@ -7,6 +7,7 @@ import { PROTOCOL_VERSION, type Body, type BodyType, type Envelope } from '../..
 import { DecodeError, EncodeError, MAX_ENVELOPE_BYTES, decodeEnvelope, encodeEnvelope, type DecodeResult } from '../../proto/codec.js';
 import { COHORT_SCHEMA } from '../../proto/schema.js';
 import { MAX_COUNTER, MAX_EPOCH_MS, MAX_MEMBER_IDS, MAX_POLL_TIMEOUT_MS, MAX_TIMER_MS } from '../../agent/core/limits.js';
+import { decodeErr, decodeOk } from './decode-helpers.js';
 
 const PROTO_SOURCE = readFileSync(new URL('../../proto/cohort.proto', import.meta.url), 'utf8');
 // A second, independent load of the .proto, used to craft frames our encoder refuses to build.
@@ -29,17 +30,6 @@ function envelope<B extends Body>(body: B, header: Partial<Omit<Envelope, 'body'
   return { version: PROTOCOL_VERSION, group: 'Pumps.main', from: 'node1/Controller', incarnation: 1, term: 4, to: '', ...header, body };
 }
 
-function decodeOk(frame: Uint8Array): Envelope {
-  const r = decodeEnvelope(frame);
-  if (!r.ok) throw r.error;
-  return r.envelope;
-}
-
-function decodeErr(frame: Uint8Array): DecodeError {
-  const r = decodeEnvelope(frame);
-  if (r.ok) throw new Error(`expected a DecodeError, decoded ${JSON.stringify(r.envelope)}`);
-  return r.error;
-}
 
 /** Whatever decode returns must be one of the two documented shapes, and anything accepted must re-encode to itself. */
 function wellFormed(r: DecodeResult): boolean {

@@ -15,6 +15,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { BodyType, Envelope } from '../../agent/core/messages.js';
 import { decodeEnvelope, encodeEnvelope, type DecodeError } from '../../proto/codec.js';
 import { GOLDEN_ENVELOPES } from '../golden/envelopes.js';
+import { decodeErr, decodeOk } from './decode-helpers.js';
 
 const REWRITE = process.env['GOLDEN_REWRITE'] === '1';
 const REWRITE_HINT = 'GOLDEN_REWRITE=1 npx tap test/unit/golden.test.ts';
@@ -41,17 +42,6 @@ function readFrame(t: Test, type: BodyType): Uint8Array | null {
   return fromHex(hex);
 }
 
-function decodeOk(frame: Uint8Array): Envelope {
-  const r = decodeEnvelope(frame);
-  if (!r.ok) throw r.error;
-  return r.envelope;
-}
-
-function decodeErr(frame: Uint8Array): DecodeError {
-  const r = decodeEnvelope(frame);
-  if (r.ok) throw new Error(`expected a DecodeError, decoded ${JSON.stringify(r.envelope)}`);
-  return r.error;
-}
 
 /** The frame of `type`: the checked-in one, or (when it is missing) a fresh encoding, so the evolution tests still run. */
 function goldenFrame(type: BodyType): Uint8Array {
