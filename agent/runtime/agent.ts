@@ -29,15 +29,6 @@ import { MemberDriver } from './member-driver.js';
 import { PROTOCOL_VERSION } from '../core/messages.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 
-
-/**
- * Largest term (and election term) the runtime accepts from the wire: 2^48, reached
- * only after a million elections a second for nine years. Anything above is forged or
- * corrupt, and adopting it could leave a group unable to elect (term + 1 must still
- * encode as a safe integer): such frames are counted as `drops.decode`.
- */
-export const MAX_WIRE_TERM = 2 ** 48;
-
 export interface AgentOptions {
   /** Node id, unique in the fleet (default: the host name). */
   node: string;
@@ -363,12 +354,6 @@ export class Agent {
         return;
       }
       const env = decoded.envelope;
-      const body = env.body as { electionTerm?: unknown };
-      if (env.term > MAX_WIRE_TERM || (typeof body.electionTerm === 'number' && body.electionTerm > MAX_WIRE_TERM)) {
-        this.drops.decode++;
-        this.limited.warn('decode', { err: `term over ${MAX_WIRE_TERM}`, code: 'invalid-field', field: 'term', group: env.group, from: env.from, term: env.term }, 'dropped a frame that failed to decode');
-        return;
-      }
       if (topic !== null && topic !== env.group) {
         this.drops.unknownGroup++;
         return;
