@@ -18,7 +18,7 @@
 import { BadArgumentsError, LeftGroupError, NoLeaderError, NotLeaderError } from './errors.js';
 import type { AppEvent, HardState, Instant, Output, Random, Role } from './events.js';
 import { MAX_COUNTER, MAX_EPOCH_MS, MAX_POLL_TIMEOUT_MS } from './limits.js';
-import { MemberTable } from './membership.js';
+import { MemberTable, type MemberRecord } from './membership.js';
 import {
   PROTOCOL_VERSION,
   type Ballot,
@@ -212,6 +212,13 @@ export class GroupMember {
   }
   hasLeft(): boolean {
     return this.left;
+  }
+  /** Each member's record (a copy): incarnation, when last heard (monotonic ms), endpoint. */
+  memberRecords(): MemberRecord[] {
+    return this.table.ids().flatMap((id) => {
+      const rec = this.table.get(id);
+      return rec ? [{ ...rec }] : [];
+    });
   }
   /** The endpoint a member advertised (for the runtime's directed sends). */
   endpointOf(member: MemberId): string {
