@@ -108,7 +108,7 @@ export class GroupWatch {
       if (!tr) {
         tr = { leaderlessSince: g.leader ? null : t, waitingSince: g.members.length < g.minSize ? t : null, leader: null, lastWaitingLine: -Infinity, lastWaitingText: '' };
         this.tracked.set(key, tr);
-        this.say({ group: g.group, member: g.memberId }, `joined ${g.group} as ${g.memberId} (minSize ${g.minSize}, ${g.members.length} member${g.members.length === 1 ? '' : 's'} so far)`);
+        this.say({ group: g.group, member: g.memberId }, `joined ${g.group} as ${g.memberId} (minSize ${g.minSize})`);
       }
       if (g.leader) tr.leaderlessSince = null;
       else tr.leaderlessSince ??= t;

@@ -438,7 +438,7 @@ export class GroupMember {
       when = req.when ?? NaN;
       if (!Number.isFinite(when) || when < 0 || when > MAX_EPOCH_MS) throw new BadArgumentsError(`an action vote needs 'when' (wall-clock epoch ms, 0..${MAX_EPOCH_MS}), got ${req.when}`);
       if (when < now.wall + timeoutMs) {
-        throw new BadArgumentsError(`action instant ${when} is ${Math.round(when - now.wall)} ms away, sooner than the poll timeout (${timeoutMs} ms): the poll could not finish before it`);
+        throw new BadArgumentsError(`action instant ${when} is ${Math.round(when - now.wall)} ms away, sooner than the poll timeout (${timeoutMs} ms): the poll could not finish before it; choose an instant at least timeoutMs ahead (now + ${timeoutMs} ms or later), or pass a shorter timeoutMs`);
       }
     }
     if (this.leaderId === null) throw new NoLeaderError(this.group);
