@@ -115,8 +115,8 @@ t.test('progress lines, status and members over several agents, healthz, metrics
 });
 
 t.test('a stopping leader logs leaderExited before "agent stopped"; an agent without groups says so', async (t) => {
-  const c = await startCluster(t, [{ logLevel: 'info' }, { logLevel: 'info' }, { logLevel: 'info', groups: [] }], { defaults: { autoVote: 'yes' } });
-  const formed = await c.waitForCommonLeader('G.a', { among: [0, 1], members: 2, timeoutMs: 20_000 });
+  const c = await startCluster(t, [{ logLevel: 'info' }, { logLevel: 'info' }, { logLevel: 'info' }, { logLevel: 'info', groups: [] }], { defaults: { autoVote: 'yes', timers: 'riaps' } });
+  const formed = await c.waitForCommonLeader('G.a', { among: [0, 1, 2], members: 3, timeoutMs: 20_000 });
   const i = c.indexOf(formed.leader);
   const lines: string[] = [];
   c.onLine(i, (l) => lines.push(l));
@@ -132,7 +132,7 @@ t.test('a stopping leader logs leaderExited before "agent stopped"; an agent wit
   const exited = order.indexOf('leaderExited');
   t.ok(exited >= 0, `the leader logs leaderExited (${order.join(' | ')})`);
   t.ok(exited < order.indexOf('agent stopped'), 'before agent stopped');
-  await waitFor(() => msgs(c, 2).find((m) => m.startsWith('this agent has joined no groups')), 10_000, 'the no-groups line');
+  await waitFor(() => msgs(c, 3).find((m) => m.startsWith('this agent has joined no groups')), 10_000, 'the no-groups line');
 });
 
 t.test('components only: control calls act on the component member', async (t) => {
