@@ -79,6 +79,24 @@ export const HANDLERS: Record<GroupEventName, string> = {
   leaderExited: 'onLeaderExited',
 };
 
+/** The handler methods a component may have, typed by event: `onMessage(group, msg)`, … */
+export type ComponentHandlers = {
+  [K in GroupEventName as `on${Capitalize<K>}`]?: (group: Group, ...args: GroupEventMap[K]) => unknown;
+};
+
+/**
+ * What a hosted component class implements (every method optional):
+ * `export default class Sensor implements Component { constructor(ctx: ComponentContext) {…} }`.
+ */
+export interface Component extends ComponentHandlers {
+  onActivate?(): unknown;
+  onDeactivate?(): unknown;
+}
+
+/** A component's class, as the module exports it. */
+export type ComponentClass = new (ctx: ComponentContext) => Component;
+
+/** A component instance as the host sees it: the handlers, looked up by name. */
 export interface ComponentInstance {
   onActivate?(): unknown;
   onDeactivate?(): unknown;
