@@ -40,6 +40,7 @@ function ownLines(stderr: string): string[] {
 
 const base = ['agent', '--node', 'n1', '--group', 'Sensors.north', '--no-state', '--discovery', 'static', '--log-level', 'warn'];
 
+/** One case: run the CLI, check code, one line, pattern, no stack. A subtest's cases run side by side. */
 async function expectFailure(t: Test, args: string[], code: number, pattern: RegExp, what: string): Promise<void> {
   const r = await cohort(args);
   const lines = ownLines(r.stderr);
@@ -60,37 +61,41 @@ function holdPort(): Promise<{ server: Server; port: number }> {
 }
 
 t.test('configuration and usage errors exit 2, naming the flag and the value', async (t) => {
-  await expectFailure(t, [...base, '--http', '127.0.0.1:99999'], 2, /^cohort agent: --http "127\.0\.0\.1:99999" has a bad port "99999" \(0\.\.65535\)/, '--http port out of range');
-  await expectFailure(t, [...base, '--peers', 'garbage'], 2, /^cohort agent: --peers entry "garbage" has no ":PORT": list the other agents' bus endpoints as HOST:PORT/, '--peers garbage');
-  await expectFailure(t, [...base, '--listen', '0.0.0.0'], 2, /^cohort agent: --listen 0\.0\.0\.0 binds every interface, so peers need an address to dial: set --advertise/, '--listen 0.0.0.0 alone');
-  await expectFailure(t, ['agent', '--node', 'n1', '--group', 'Sensors.1x', '--no-state'], 2, /--group "Sensors\.1x" must be a group name .*each part must start with a letter or _.*: the instance "1x" starts with "1"/, 'group Sensors.1x');
-  await expectFailure(t, [...base, '--bogus'], 2, /^error: unknown option '--bogus'/, 'unknown flag');
+  const cases: Array<Promise<void>> = [];
+  cases.push(expectFailure(t, [...base, '--http', '127.0.0.1:99999'], 2, /^cohort agent: --http "127\.0\.0\.1:99999" has a bad port "99999" \(0\.\.65535\)/, '--http port out of range'));
+  cases.push(expectFailure(t, [...base, '--peers', 'garbage'], 2, /^cohort agent: --peers entry "garbage" has no ":PORT": list the other agents' bus endpoints as HOST:PORT/, '--peers garbage'));
+  cases.push(expectFailure(t, [...base, '--listen', '0.0.0.0'], 2, /^cohort agent: --listen 0\.0\.0\.0 binds every interface, so peers need an address to dial: set --advertise/, '--listen 0.0.0.0 alone'));
+  cases.push(expectFailure(t, ['agent', '--node', 'n1', '--group', 'Sensors.1x', '--no-state'], 2, /--group "Sensors\.1x" must be a group name .*each part must start with a letter or _.*: the instance "1x" starts with "1"/, 'group Sensors.1x'));
+  cases.push(expectFailure(t, [...base, '--bogus'], 2, /^error: unknown option '--bogus'/, 'unknown flag'));
   const dir = mkdtempSync(join(tmpdir(), 'cohort-cli-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const cfg = join(dir, 'bad.yaml');
   writeFileSync(cfg, 'node: n1\ngroups: [Sensors.north]\nhttp: localhost\n');
-  await expectFailure(t, ['agent', '-c', cfg, '--no-state'], 2, /^cohort agent: http "localhost" has no ":PORT"/, 'config file field named as in the file');
+  cases.push(expectFailure(t, ['agent', '-c', cfg, '--no-state'], 2, /^cohort agent: http "localhost" has no ":PORT"/, 'config file field named as in the file'));
+  await Promise.all(cases);
 });
 
 t.test('environment errors exit 3: ports in use, addresses, state directories, module files', async (t) => {
   const held = await holdPort();
   t.teardown(() => held.server.close());
   const p = String(held.port);
-  await expectFailure(t, [...base, '--bus-port', p], 3, new RegExp(`^cohort agent: --bus-port ${p}: the port is already in use .*pick another port, or 0`), 'bus port in use');
-  await expectFailure(t, [...base, '--direct-port', p], 3, new RegExp(`^cohort agent: --direct-port ${p}: the port is already in use`), 'direct port in use');
-  await expectFailure(t, [...base, '--http', `127.0.0.1:${p}`], 3, new RegExp(`^cohort agent: --http 127\\.0\\.0\\.1:${p}: the port is already in use`), 'http port in use');
-  await expectFailure(t, [...base, '--listen', '10.255.254.253'], 3, /^cohort agent: --listen 10\.255\.254\.253: cannot bind: this machine has no such address/, 'an address this machine lacks');
+  const cases: Array<Promise<void>> = [];
+  cases.push(expectFailure(t, [...base, '--bus-port', p], 3, new RegExp(`^cohort agent: --bus-port ${p}: the port is already in use .*pick another port, or 0`), 'bus port in use'));
+  cases.push(expectFailure(t, [...base, '--direct-port', p], 3, new RegExp(`^cohort agent: --direct-port ${p}: the port is already in use`), 'direct port in use'));
+  cases.push(expectFailure(t, [...base, '--http', `127.0.0.1:${p}`], 3, new RegExp(`^cohort agent: --http 127\\.0\\.0\\.1:${p}: the port is already in use`), 'http port in use'));
+  cases.push(expectFailure(t, [...base, '--listen', '10.255.254.253'], 3, /^cohort agent: --listen 10\.255\.254\.253: cannot bind: this machine has no such address/, 'an address this machine lacks'));
 
   const dir = mkdtempSync(join(tmpdir(), 'cohort-cli-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'a-file');
   writeFileSync(file, '');
   const stateArgs = base.filter((a) => a !== '--no-state');
-  await expectFailure(t, [...stateArgs, '--state-dir', file], 3, /^cohort agent: --state-dir .*a-file is not a directory: point it at a directory, or use --no-state$/, 'state dir is a file');
+  cases.push(expectFailure(t, [...stateArgs, '--state-dir', file], 3, /^cohort agent: --state-dir .*a-file is not a directory: point it at a directory, or use --no-state$/, 'state dir is a file'));
   // Root writes anywhere a mode allows nobody to: use a directory the kernel refuses (sysfs).
   const readOnly = process.getuid?.() === 0 ? '/sys/cohort-not-writable' : '/proc/cohort-not-writable';
-  await expectFailure(t, [...stateArgs, '--state-dir', readOnly], 3, /^cohort agent: --state-dir \/(sys|proc)\/cohort-not-writable is not a writable directory \(E[A-Z]+\): fix its permissions/, 'state dir not writable');
-  await expectFailure(t, [...base, '--component', join(dir, 'missing.mjs')], 3, /^cohort agent: --component: component component1: module .*missing\.mjs does not exist/, 'component module missing');
+  cases.push(expectFailure(t, [...stateArgs, '--state-dir', readOnly], 3, /^cohort agent: --state-dir \/(sys|proc)\/cohort-not-writable is not a writable directory \(E[A-Z]+\): fix its permissions/, 'state dir not writable'));
+  cases.push(expectFailure(t, [...base, '--component', join(dir, 'missing.mjs')], 3, /^cohort agent: --component: component component1: module .*missing\.mjs does not exist/, 'component module missing'));
+  await Promise.all(cases);
 });
 
 t.test('a broken component module: load and export errors exit 2, a throwing constructor exits 4', async (t) => {
@@ -99,9 +104,21 @@ t.test('a broken component module: load and export errors exit 2, a throwing con
   writeFileSync(join(dir, 'syntax.mjs'), 'export default class { constructor( {\n');
   writeFileSync(join(dir, 'named.mjs'), 'export class Sensor {}\n');
   writeFileSync(join(dir, 'throws.mjs'), "export default class { constructor() { throw new Error('no sensor on the bus'); } }\n");
-  await expectFailure(t, [...base, '--component', join(dir, 'syntax.mjs')], 2, /^cohort agent: --component: component component1: module .*syntax\.mjs failed to load: SyntaxError/, 'syntax error');
-  await expectFailure(t, [...base, '--component', join(dir, 'named.mjs')], 2, /has no exported class "default" \(it exports "Sensor"\); set the component's export field/, 'wrong export');
-  await expectFailure(t, [...base, '--component', join(dir, 'throws.mjs')], 4, /^cohort agent: --component: component component1: its constructor threw: no sensor on the bus$/, 'constructor throws');
+  const cases: Array<Promise<void>> = [];
+  cases.push(expectFailure(t, [...base, '--component', join(dir, 'syntax.mjs')], 2, /^cohort agent: --component: component component1: module .*syntax\.mjs failed to load: SyntaxError/, 'syntax error'));
+  cases.push(expectFailure(t, [...base, '--component', join(dir, 'named.mjs')], 2, /has no exported class "default" \(it exports "Sensor"\); set the component's export field/, 'wrong export'));
+  cases.push(expectFailure(t, [...base, '--component', join(dir, 'throws.mjs')], 4, /^cohort agent: --component: component component1: its constructor threw: no sensor on the bus$/, 'constructor throws'));
+  await Promise.all(cases);
+});
+
+t.test('a failure after start (an uncaught error) exits 4 with one line, the stack in the log', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cohort-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'later.mjs'), "export default class { onActivate() { setTimeout(() => { throw new Error('sensor bus gone'); }, 200); } }\n");
+  const r = await cohort([...base, '--component', join(dir, 'later.mjs')]);
+  t.equal(r.code, 4, 'exit 4 (runtime)');
+  t.same(ownLines(r.stderr), ['cohort agent: agent failed: sensor bus gone (the stack is in the log)']);
+  t.match(r.stdout, /"level":60.*"stack":"Error: sensor bus gone/, 'the stack is in the log, at fatal');
 });
 
 t.test('the stack of a start-up failure is in the debug log only', async (t) => {
