@@ -120,3 +120,20 @@ t.test('progress lines: joined, waiting (rate-limited), leader is, unreachable s
   f.watch.sample();
   t.match(f.lines, [/^Sensors\.north: peer b\/agent is back \(unreachable for \d+ s\)$/]);
 });
+
+t.test('GET /healthz answers 200 or 503 with the reason', async (t) => {
+  const { startHttpServer } = await import('../../agent/http/server.js');
+  const f = fixture();
+  f.status.groups = [group({ members: ['a/agent', 'b/agent'] })];
+  f.watch.sample();
+  const fake = { node: 'a', status: () => f.status, events: f.events, log: pino({ level: 'silent' }), getGroup: () => undefined, actionErrors: [] };
+  const { server, url } = await startHttpServer(fake as never, '127.0.0.1:0', { watch: f.watch });
+  t.teardown(() => server.close());
+  const ok = await fetch(`${url}/healthz`);
+  t.equal(ok.status, 200, 'electing, within the bound');
+  f.advance(60_000);
+  f.watch.sample();
+  const bad = await fetch(`${url}/healthz`);
+  t.equal(bad.status, 503, 'leaderless for a minute: 503');
+  t.match(await bad.json(), { healthy: false, summary: /^Sensors\.north: no leader for \d+ ms although 2 members are present/ });
+});
