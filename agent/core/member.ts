@@ -18,7 +18,7 @@
 import { BadArgumentsError, LeftGroupError, NoLeaderError, NotLeaderError } from './errors.js';
 import type { AppEvent, HardState, Instant, Output, Random, Role } from './events.js';
 import { MAX_COUNTER, MAX_EPOCH_MS, MAX_POLL_TIMEOUT_MS } from './limits.js';
-import { MemberTable } from './membership.js';
+import { MemberTable, type MemberRecord } from './membership.js';
 import {
   PROTOCOL_VERSION,
   type Ballot,
@@ -212,6 +212,13 @@ export class GroupMember {
   }
   hasLeft(): boolean {
     return this.left;
+  }
+  /** Each member's record (a copy): incarnation, when last heard (monotonic ms), endpoint. */
+  memberRecords(): MemberRecord[] {
+    return this.table.ids().flatMap((id) => {
+      const rec = this.table.get(id);
+      return rec ? [{ ...rec }] : [];
+    });
   }
   /** The endpoint a member advertised (for the runtime's directed sends). */
   endpointOf(member: MemberId): string {
@@ -431,7 +438,7 @@ export class GroupMember {
       when = req.when ?? NaN;
       if (!Number.isFinite(when) || when < 0 || when > MAX_EPOCH_MS) throw new BadArgumentsError(`an action vote needs 'when' (wall-clock epoch ms, 0..${MAX_EPOCH_MS}), got ${req.when}`);
       if (when < now.wall + timeoutMs) {
-        throw new BadArgumentsError(`action instant ${when} is ${Math.round(when - now.wall)} ms away, sooner than the poll timeout (${timeoutMs} ms): the poll could not finish before it`);
+        throw new BadArgumentsError(`action instant ${when} is ${Math.round(when - now.wall)} ms away, sooner than the poll timeout (${timeoutMs} ms): the poll could not finish before it; choose an instant at least timeoutMs ahead (now + ${timeoutMs} ms or later), or pass a shorter timeoutMs`);
       }
     }
     if (this.leaderId === null) throw new NoLeaderError(this.group);

@@ -5,10 +5,13 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Agent } from '../runtime/agent.js';
+import { buildInfo } from '../build-info.js';
 
 export function agentMetrics(agent: Agent): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ node: agent.node });
+  const build = buildInfo();
+  new Gauge({ name: 'cohort_build_info', help: 'Always 1; the labels say which build runs', labelNames: ['version', 'arch'], registers: [registry] }).set({ version: build.version, arch: build.arch }, 1);
   const groups = () => agent.status().groups;
   const perGroup = (name: string, help: string, value: (g: ReturnType<typeof groups>[number]) => number, kind: 'gauge' | 'counter') => {
     const labelNames = ['group', 'member'] as const;
