@@ -34,8 +34,8 @@ class LyingVoter extends GroupMember {
 /** Forgets whom it voted for whenever a vote request arrives, so it votes twice in a term. */
 class AmnesiacVoter extends GroupMember {
   override receive(env: Envelope, now: Parameters<GroupMember['receive']>[1]): void {
-    const self = this as unknown as { votedFor: string | null };
-    if (!('votedFor' in self)) throw new Error('AmnesiacVoter relies on GroupMember keeping its vote in `votedFor`; update the mutation');
+    const self = (this as unknown as { s?: { votedFor: string | null } }).s;
+    if (!self || !('votedFor' in self)) throw new Error('AmnesiacVoter relies on GroupMember keeping its vote in `s.votedFor`; update the mutation');
     if (env.body.type === 'voteRequest' && !env.body.preVote) self.votedFor = null;
     super.receive(env, now);
   }
