@@ -20,7 +20,7 @@ export class Election {
     // The quarantine runs for peerTimeout from the moment the member hears enough others to ever
     // win an election (minSize, itself included): long enough to hear every live member's term.
     // A member cut off meanwhile stays quiet, however long the cut lasts.
-    if (s.amnesiaUntil === Infinity && s.table.alive(now.mono, s.timers.peerTimeout).length >= s.minSize) {
+    if (s.amnesiaUntil === Infinity && this.quarantineWitnesses(now) >= s.minSize) {
       s.amnesiaUntil = now.mono + s.timers.peerTimeout;
     }
     if (now.mono >= s.amnesiaUntil) {
@@ -28,8 +28,33 @@ export class Election {
       // holds (it has heard them all by now), or one above them all that only it reached (its own
       // failed campaign). Vote only above both (docs/protocol.md §4.4); its own campaigns skip them.
       s.noVoteThrough = s.maxSeenTerm + 1;
+      s.answered.clear();
+      s.probeTerm = -1;
       s.persistHardState();
     }
+  }
+
+  /**
+   * Who counts toward arming the quarantine: itself, the leader it follows, and the live members
+   * that answered its probe. A member that only heart-beats (or sends traffic that is refused)
+   * proves nothing: an id nobody admitted — a phantom, a forger — would end the quarantine with a
+   * floor learned from no one (seed 3477). Answering needs a round trip to a running member.
+   */
+  quarantineWitnesses(now: Instant): number {
+    const s = this.s;
+    const leader = s.leaderId();
+    return s.table.alive(now.mono, s.timers.peerTimeout).filter((m) => m === s.id || m === leader || s.answered.has(m)).length;
+  }
+
+  /**
+   * While its quarantine is not armed, an amnesiac asks the group a pre-vote question with every
+   * heartbeat: it changes nothing anywhere, and every running member answers it (granted or not).
+   */
+  probe(): void {
+    const s = this.s;
+    if (s.noVoteThrough !== Infinity || s.amnesiaUntil !== Infinity) return;
+    s.probeTerm = s.currentTerm + 1;
+    s.out.broadcast({ type: 'voteRequest', preVote: true, electionTerm: s.probeTerm, configTerm: s.voterConfig.term, configVersion: s.voterConfig.version, proposedVoters: [], transfer: false });
   }
 
   // ---------------------------------------------------------------- timers and the lease
@@ -199,8 +224,11 @@ export class Election {
   }
 
   onVoteReply(env: Envelope<VoteReply>, now: Instant): void {
-    const c = this.s.campaign();
+    const s = this.s;
     const reply = env.body;
+    // Any answer to a quarantine probe, granted or not, shows a running member.
+    if (s.noVoteThrough === Infinity && reply.preVote && reply.electionTerm === s.probeTerm) s.answered.add(env.from);
+    const c = s.campaign();
     if (!c || reply.preVote !== (c.phase === 'pre') || reply.electionTerm !== c.term) return;
     if (!reply.granted) return;
     c.grants.add(env.from);

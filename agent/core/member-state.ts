@@ -14,6 +14,7 @@ import type { TimerSettings } from './timers.js';
 import type { Election } from './election.js';
 import type { Leadership } from './leadership.js';
 import type { Polling } from './polling.js';
+import type { SettingsCheck } from './settings-check.js';
 
 export interface MemberOptions {
   group: string;
@@ -58,6 +59,8 @@ export interface MemberCounters {
   /** Times a leader found it had stalled past its lease and stepped down before acting. */
   stalls: number;
   ignoredVotes: number;
+  /** Heartbeats whose sender's minSize or protocol timers differ from ours (a configuration error). */
+  configMismatches: number;
   pollsOpened: number;
   pollResults: Record<'yes' | 'no' | 'timeout', number>;
 }
@@ -82,6 +85,7 @@ export class MemberState {
     absurd: 0,
     stalls: 0,
     ignoredVotes: 0,
+    configMismatches: 0,
     pollsOpened: 0,
     pollResults: { yes: 0, no: 0, timeout: 0 },
   };
@@ -90,6 +94,7 @@ export class MemberState {
   election!: Election;
   leadership!: Leadership;
   polls!: Polling;
+  settings!: SettingsCheck;
 
   currentTerm: number;
   votedFor: MemberId | null;
@@ -103,6 +108,10 @@ export class MemberState {
   amnesiaUntil = Infinity;
   /** ...and none for a term up to this one (Infinity while the quarantine lasts). */
   noVoteThrough = -1;
+  /** The term of an amnesiac's last quarantine probe (a pre-vote request it broadcast), or -1. */
+  probeTerm = -1;
+  /** Members that answered an amnesiac's probe: only they (and the leader it follows) arm its quarantine. */
+  readonly answered = new Set<MemberId>();
   /** Highest term seen on any accepted envelope (an amnesiac's floor). */
   maxSeenTerm = 0;
   /** When this member, as leader, last sent a leader heartbeat: its followers' lease runs from there. */

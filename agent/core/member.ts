@@ -22,6 +22,7 @@ import { Leadership } from './leadership.js';
 import { MemberState, TERM_CEILING, type MemberCounters, type MemberOptions } from './member-state.js';
 import { PROTOCOL_VERSION, type Envelope, type GroupData, type HeartbeatAck, type LeaderHeartbeat, type MemberId, type VoteReply, type VoteRequest, type VoterConfig } from './messages.js';
 import { Polling, type PollRequestOptions } from './polling.js';
+import { SettingsCheck } from './settings-check.js';
 import type { TimerSettings } from './timers.js';
 
 export { TERM_CEILING, type MemberCounters, type MemberOptions, type PollRequestOptions };
@@ -41,6 +42,7 @@ export class GroupMember {
     s.election = new Election(s);
     s.leadership = new Leadership(s);
     s.polls = new Polling(s);
+    s.settings = new SettingsCheck(s);
     this.s = s;
     this.id = s.id;
     this.group = s.group;
@@ -110,6 +112,7 @@ export class GroupMember {
     s.emit({ type: 'memberJoined', member: s.id });
     s.election.resetElectionTimer(now.mono);
     s.leadership.sendHeartbeat(now);
+    s.election.probe();
   }
 
   tick(now: Instant): void {
@@ -126,7 +129,10 @@ export class GroupMember {
     if (s.isLeader()) s.leadership.tick(now);
     else if (t >= s.electionAt) s.election.electionTimeout(now);
     if (s.left) return;
-    if (t >= s.heartbeatAt) s.leadership.sendHeartbeat(now);
+    if (t >= s.heartbeatAt) {
+      s.leadership.sendHeartbeat(now);
+      s.election.probe();
+    }
     s.polls.memberTick(now);
   }
 
@@ -162,6 +168,7 @@ export class GroupMember {
     if (!this.noteSender(env, now)) return;
 
     const body = env.body;
+    if (body.type === 'memberHeartbeat' || body.type === 'leaderHeartbeat') s.settings.heard(env.from, body.timers, body.minSize, now);
     if (body.type === 'voteRequest') return s.election.onVoteRequest(env as Envelope<VoteRequest>, now);
     if (env.term > s.currentTerm && s.election.isTermBearing(body)) {
       s.election.becomeFollower(env.term, body.type === 'leaderHeartbeat' ? env.from : null, now);
@@ -290,6 +297,7 @@ export class GroupMember {
   private memberGone(member: MemberId, reason: 'left' | 'timeout', now: Instant, incarnation?: number): void {
     const s = this.s;
     const removed = reason === 'left' ? s.table.depart(member, incarnation ?? 0, now.mono) : true;
+    s.settings.forget(member);
     if (removed) s.emit({ type: 'memberLeft', member, reason });
     if (member === s.leaderId() && !s.isLeader()) s.election.loseLeader(now);
     const books = s.books();

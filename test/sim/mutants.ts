@@ -71,6 +71,8 @@ export const MUTANTS = {
   amnesiacVotes: mutant('election.endQuarantine', (_end, s) => (() => {
     s.noVoteThrough = -1;
   }) as Method),
+  /** §4.4 (seed 3477) any id heard, phantoms included, arms an amnesiac's quarantine. */
+  quarantineByAnyone: mutant('election.quarantineWitnesses', (_q, s) => ((now: { mono: number }) => s.table.alive(now.mono, s.timers.peerTimeout).length) as Method),
   /** §2 absurd terms adopted. */
   absurdTerms: mutant('member.isAbsurd', () => (() => false) as Method),
   /** §5 results announced once: no repeats, no repeated votes (measured in loss.test.ts). */

@@ -16,6 +16,7 @@ import { runSeed } from './run.js';
 import { group, runUntilTrue, settle } from './scripted.js';
 import type { Simulator } from './simulator.js';
 import { MUTANTS } from './mutants.js';
+import { amnesiacAmongPhantoms } from './scenarios.js';
 import type { MemberFactory } from './simulator.js';
 
 const MAX_SEEDS = Number(process.env.MUTANT_SEEDS ?? 600);
@@ -173,6 +174,14 @@ const scenarios: Array<{ name: string; Broken: new (opts: MemberOptions) => Grou
       sim.runFor(100);
       return sim;
     },
+  },
+  {
+    // Seed 3477: strangers heart-beat at an amnesiac while every real member is down; a real
+    // member back with an older term must not get a second vote in a term the amnesiac voted in.
+    name: 'an amnesiac whose quarantine phantoms end',
+    Broken: MUTANTS.quarantineByAnyone,
+    rules: ['one-vote-per-term'],
+    run: (factory) => amnesiacAmongPhantoms(factory).sim,
   },
 ];
 
