@@ -5,9 +5,10 @@
  */
 import { GroupMember, type MemberOptions } from '../../agent/core/member.js';
 import type { MemberState } from '../../agent/core/member-state.js';
+import { hasQuorum } from '../../agent/core/quorum.js';
 
 type Method = (...args: never[]) => unknown;
-type Part = 'member' | 'election' | 'leadership' | 'polls';
+type Part = 'member' | 'election' | 'leadership' | 'polls' | 'settings';
 
 /**
  * Replace one method of a member part with a broken version (the mutant); `broken` gets the
@@ -80,6 +81,53 @@ export const MUTANTS = {
     patch(s.polls as unknown as Record<string, unknown>, 'resendVote', 'polls.resendVote', () => (() => undefined) as Method);
     return (() => undefined) as Method;
   }),
+  /** §5 a member forgets that a ballot is finished: a repeated result is delivered again. */
+  resultsTwice: mutant('polls.onPollResult', (onPollResult, s) => {
+    const book = (s.polls as unknown as { ballots: Record<string, unknown> }).ballots;
+    patch(book, 'isFinished', 'polls.ballots.isFinished', () => (() => false) as Method);
+    return onPollResult;
+  }),
+  /** §5 a member waits ten minutes for a result its leader may never send. */
+  waitsTooLong: mutant('polls.resultWait', () => (() => 600_000) as Method),
+  /** §5 an action scheduled whatever the outcome. */
+  actsWithoutYes: mutant('polls.onPollResult', (onPollResult, s) => ((result: { outcome: string; subject: string; ballotId: string; when: number }, from: never, now: never) => {
+    onPollResult(result as never, from, now);
+    if (result.outcome !== 'yes' && result.subject === 'action') s.emit({ type: 'actionScheduled', ballotId: result.ballotId, when: result.when, topic: new Uint8Array() });
+  }) as Method),
+  /** §4.3 off by one: a configuration counts as committed once a quorum acknowledged the one before it. */
+  commitsEarly: mutant('leadership.updateCommit', (_u, s) => (() => {
+    const books = s.books();
+    if (!books) return;
+    const cfg = s.voterConfig;
+    const acked = new Set(cfg.voters.filter((v) => {
+      const a = books.acked.get(v);
+      return a !== undefined && a.term === cfg.term && a.version >= cfg.version - 1;
+    }));
+    if (hasQuorum(cfg.voters, acked, s.minSize)) books.committedVersion = cfg.version;
+  }) as Method),
+  /** §4.3 every acknowledged joiner added in one change. */
+  addsAllJoiners: mutant('leadership.setConfig', (setConfig, s) => ((config: { term: number; version: number; voters: string[] }) => {
+    const books = s.books();
+    if (!books || config.term !== s.currentTerm || config.version <= s.voterConfig.version) return setConfig(config as never);
+    const joiners = [...books.acked.keys()].filter((m) => s.table.has(m) && !config.voters.includes(m) && !books.departed.has(m));
+    return setConfig({ ...config, voters: [...new Set([...config.voters, ...joiners])].sort() } as never);
+  }) as Method),
+  /** §4.3 a follower adopts whatever configuration its leader's heartbeat carries, older ones too (reordering rolls it back). */
+  configRollsBack: mutant('election.onLeaderHeartbeat', (onLeaderHeartbeat, s) => ((env: { from: string; term: number; body: { config: { term: number; version: number; voters: string[] } } }, now: never) => {
+    onLeaderHeartbeat(env as never, now);
+    if (s.leaderId() === env.from && env.term === s.currentTerm && !s.isLeader()) s.voterConfig = { ...env.body.config, voters: [...env.body.config.voters] };
+  }) as Method),
+  /** §4.1 a follower that loses its leader says nothing (no leaderExited). */
+  silentLeaderLoss: mutant('election.dropLeader', (_d, s) => (() => s.setFollowed(null)) as Method),
+  /** §4.1 a member follows a stale leader back to its older term. */
+  termGoesBack: mutant('election.onLeaderHeartbeat', (onLeaderHeartbeat, s) => ((env: { term: number }, now: never) => {
+    if (env.term < s.currentTerm && !s.isLeader()) s.setHardState(env.term, null);
+    onLeaderHeartbeat(env as never, now);
+  }) as Method),
+  /** §4.1 a member that never campaigns. */
+  neverCampaigns: mutant('election.electionTimeout', (_e, s) => ((now: { mono: number }) => s.election.resetElectionTimer(now.mono)) as Method),
+  /** §6.1 heartbeat settings never compared. */
+  settingsUnchecked: mutant('settings.heard', () => (() => undefined) as Method),
   /** §4.3 any id heard becomes a voter. */
   admitsPhantoms: mutant('leadership.mayBecomeVoter', () => (() => true) as Method),
 } as const;

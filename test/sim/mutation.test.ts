@@ -16,7 +16,7 @@ import { runSeed } from './run.js';
 import { group, runUntilTrue, settle } from './scripted.js';
 import type { Simulator } from './simulator.js';
 import { MUTANTS } from './mutants.js';
-import { amnesiacAmongPhantoms } from './scenarios.js';
+import { amnesiacAmongPhantoms, misconfiguredMember } from './scenarios.js';
 import type { MemberFactory } from './simulator.js';
 
 const MAX_SEEDS = Number(process.env.MUTANT_SEEDS ?? 600);
@@ -88,6 +88,15 @@ const cases: Array<{ name: string; factory: MemberFactory; rules: string[]; igno
   { name: 'a leader that counts votes handled after the deadline', factory: some(MUTANTS.lateVotes, ALL), rules: ['poll-deadline'] },
   { name: 'members that adopt absurd terms', factory: some(MUTANTS.absurdTerms, ALL), rules: ['wire-encodable'] },
   { name: 'a leader that makes any id it hears a voter', factory: some(MUTANTS.admitsPhantoms, ALL), rules: ['voters-are-members'] },
+  { name: 'members that forget a ballot is finished (results delivered twice)', factory: some(MUTANTS.resultsTwice, ALL), rules: ['one-result-per-ballot', 'poll-events', 'action-once'] },
+  { name: 'members that wait ten minutes for a result', factory: some(MUTANTS.waitsTooLong, ALL), rules: ['result-by-deadline', 'requester-result-by-deadline'] },
+  { name: 'members that act on an action vote without a yes', factory: some(MUTANTS.actsWithoutYes, ALL), rules: ['action-after-yes'] },
+  { name: 'a leader that counts a configuration committed one step early', factory: some(MUTANTS.commitsEarly, ALL), rules: ['config-change-after-commit'] },
+  { name: 'a leader that adds every acknowledged joiner at once', factory: some(MUTANTS.addsAllJoiners, ALL), rules: ['config-one-change'] },
+  { name: 'followers that adopt an older configuration from a reordered heartbeat', factory: some(MUTANTS.configRollsBack, ALL), rules: ['config-monotonic'] },
+  { name: 'followers that lose their leader silently (no leaderExited)', factory: some(MUTANTS.silentLeaderLoss, ALL), rules: ['leader-events-match-state', 'leader-events'] },
+  { name: 'members that follow a stale leader back to its older term', factory: some(MUTANTS.termGoesBack, ALL), rules: ['term-monotonic'] },
+  { name: 'members that never campaign', factory: some(MUTANTS.neverCampaigns, ALL), rules: ['liveness'] },
   {
     name: 'a leader that inflates poll tallies',
     factory: some(InflatedTally, ['m1/a', 'm2/a', 'm3/a', 'm4/a', 'm5/a', 'm6/a', 'm7/a']),
@@ -182,6 +191,12 @@ const scenarios: Array<{ name: string; Broken: new (opts: MemberOptions) => Grou
     Broken: MUTANTS.quarantineByAnyone,
     rules: ['one-vote-per-term'],
     run: (factory) => amnesiacAmongPhantoms(factory).sim,
+  },
+  {
+    name: 'members that never compare the settings in heartbeats',
+    Broken: MUTANTS.settingsUnchecked,
+    rules: ['settings-mismatch-reported'],
+    run: (factory) => misconfiguredMember(factory),
   },
 ];
 

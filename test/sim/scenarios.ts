@@ -2,6 +2,7 @@
  * Scripted scenarios shared by the regression tests and the mutation tests: each builds a
  * precise schedule that random seeds rarely produce, and returns the simulator after it.
  */
+import { GroupMember } from '../../agent/core/member.js';
 import { PROTOCOL_VERSION, type MemberId } from '../../agent/core/messages.js';
 import { group, runUntilTrue, settle } from './scripted.js';
 import type { MemberFactory, Simulator } from './simulator.js';
@@ -44,4 +45,16 @@ export function amnesiacAmongPhantoms(factory: MemberFactory | undefined): { sim
   sim.start(O);
   sim.runFor(6 * sim.opts.timers.peerTimeout);
   return { sim, amnesiac: F, returning: O };
+}
+
+/**
+ * A misconfigured board (docs/protocol.md §6.1): m3 was given minSize 3, the others 2. Every
+ * member that hears it (and m3, hearing them) must report the mismatch, again after a minute.
+ */
+export function misconfiguredMember(factory: MemberFactory | undefined): Simulator {
+  const make: MemberFactory = factory ?? ((o) => new GroupMember(o));
+  const sim = group(['m1/a', 'm2/a', 'm3/a'], { factory: (o) => make(o.id === 'm3/a' ? { ...o, minSize: 3 } : o) });
+  // The group still elects a leader; a mutant fails at the first heartbeat, so do not insist.
+  sim.runFor(70_000);
+  return sim;
 }
