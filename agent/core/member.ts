@@ -13,7 +13,8 @@
  * - leadership.ts: check-quorum, the voter configuration (one change at a time, only on top of
  *   a committed one), hand-over on a graceful leave, majority-loss recovery;
  * - polling.ts: polls decided by the leader as soon as the outcome is certain;
- * - outbox.ts: envelopes, broadcast, silence after leaving; role.ts: the role as a tagged union.
+ * - outbox.ts: envelopes, broadcast, silence after leaving; role.ts: the role as a tagged union;
+ * - settings-check.ts: heartbeat settings compared with ours (a difference is a configuration error).
  */
 import { BadArgumentsError, LeftGroupError, NoLeaderError, NotLeaderError } from './errors.js';
 import type { Instant, Output, Role } from './events.js';
