@@ -112,6 +112,12 @@ export const MUTANTS = {
     const joiners = [...books.acked.keys()].filter((m) => s.table.has(m) && !config.voters.includes(m) && !books.departed.has(m));
     return setConfig({ ...config, voters: [...new Set([...config.voters, ...joiners])].sort() } as never);
   }) as Method),
+  /** §4.3 adding a voter without bumping the configuration's version (two voter sets at one position). */
+  reusesPosition: mutant('leadership.setConfig', (setConfig, s) => ((config: { term: number; version: number; voters: string[] }) => {
+    const cur = s.voterConfig;
+    const changed = s.isLeader() && config.term === cur.term && config.version === cur.version + 1 && config.voters.length > cur.voters.length;
+    return setConfig((changed ? { ...config, version: cur.version } : config) as never);
+  }) as Method),
   /** §4.3 a follower adopts whatever configuration its leader's heartbeat carries, older ones too (reordering rolls it back). */
   configRollsBack: mutant('election.onLeaderHeartbeat', (onLeaderHeartbeat, s) => ((env: { from: string; term: number; body: { config: { term: number; version: number; voters: string[] } } }, now: never) => {
     onLeaderHeartbeat(env as never, now);

@@ -92,6 +92,7 @@ const cases: Array<{ name: string; factory: MemberFactory; rules: string[]; igno
   { name: 'members that wait ten minutes for a result', factory: some(MUTANTS.waitsTooLong, ALL), rules: ['result-by-deadline', 'requester-result-by-deadline'] },
   { name: 'members that act on an action vote without a yes', factory: some(MUTANTS.actsWithoutYes, ALL), rules: ['action-after-yes'] },
   { name: 'a leader that counts a configuration committed one step early', factory: some(MUTANTS.commitsEarly, ALL), rules: ['config-change-after-commit'] },
+  { name: 'a leader that adds a voter without bumping the configuration version', factory: some(MUTANTS.reusesPosition, ALL), rules: ['config-unique'] },
   { name: 'a leader that adds every acknowledged joiner at once', factory: some(MUTANTS.addsAllJoiners, ALL), rules: ['config-one-change'] },
   { name: 'followers that adopt an older configuration from a reordered heartbeat', factory: some(MUTANTS.configRollsBack, ALL), rules: ['config-monotonic'] },
   { name: 'followers that lose their leader silently (no leaderExited)', factory: some(MUTANTS.silentLeaderLoss, ALL), rules: ['leader-events-match-state', 'leader-events'] },
