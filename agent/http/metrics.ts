@@ -36,6 +36,7 @@ export function agentMetrics(agent: Agent): Registry {
   perGroup('cohort_leader_changes_total', 'Times this member saw a new leader', (g) => g.counters.leaderChanges, 'counter');
   perGroup('cohort_polls_opened_total', 'Polls opened while leading', (g) => g.counters.pollsOpened, 'counter');
   perGroup('cohort_stale_dropped_total', 'Messages from stale incarnations dropped', (g) => g.counters.staleDropped, 'counter');
+  perGroup('cohort_config_mismatches_total', 'Heartbeats from members whose minSize or protocol timers differ from ours (a configuration error)', (g) => g.counters.configMismatches, 'counter');
   new Counter({
     name: 'cohort_poll_results_total',
     help: 'Poll results delivered, by outcome',

@@ -572,6 +572,11 @@ export class Agent {
     if (event.type === 'leaderElected' || event.type === 'leaderExited' || event.type === 'memberJoined' || event.type === 'memberLeft') {
       this.log.info({ group, self: driver.core.id, ...event }, event.type);
     }
+    if (event.type === 'configMismatch') {
+      // A configuration error for the operator, not an application event (the core rate-limits it per sender).
+      this.log.warn({ group, self: driver.core.id, member: event.member, differences: event.differences }, 'a member of the group has different group settings (minSize or timers): fix the configuration');
+      return;
+    }
     if (event.type === 'actionScheduled') {
       const topic = event.topic;
       this.actionTimer.at(event.when, (firing) => {
