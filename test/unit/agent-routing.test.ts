@@ -16,7 +16,7 @@ import { Agent } from '../../agent/runtime/agent.js';
 import { MemoryNetwork, MemoryTransport } from '../../agent/transport/memory.js';
 import { encodeEnvelope } from '../../proto/codec.js';
 import { commonLeader } from '../support/leader.js';
-import { waitFor } from '../support/wait.js';
+import { until, waitFor } from '../support/wait.js';
 
 const TIMERS = { ...TIMER_PRESETS.lan };
 const text = (s: string) => new TextEncoder().encode(s);
@@ -44,11 +44,7 @@ async function stranger(t: Tap, net: MemoryNetwork): Promise<{ tr: MemoryTranspo
 
 /** Waits until the groups agree on one leader (test/support/leader.ts) and returns it. */
 function agreed(groups: Group[]): Promise<string> {
-  return waitFor(
-    'one leader agreed by every member',
-    () => commonLeader(groups.map((g) => ({ name: g.memberId(), memberId: g.memberId(), role: g.isLeader() ? 'leader' : 'follower', leader: g.leaderId(), term: g.term() })))?.leader,
-    { timeoutMs: 15_000 },
-  );
+  return waitFor(() => commonLeader(groups.map((g) => ({ name: g.memberId(), memberId: g.memberId(), role: g.isLeader() ? 'leader' : 'follower', leader: g.leaderId(), term: g.term() })))?.leader, 15_000, 'one leader agreed by every member');
 }
 
 t.test('three agents in one process, no sockets: they elect one leader and exchange group messages', async (t) => {
@@ -60,7 +56,7 @@ t.test('three agents in one process, no sockets: they elect one leader and excha
   const got = groups.map(() => [] as string[]);
   groups.forEach((g, i) => g.on('message', (m) => got[i]!.push(`${m.from}:${new TextDecoder().decode(m.payload)}`)));
   groups[1]!.send(text('hello'));
-  await waitFor('the message on every member', () => got.every((g) => g.length === 1));
+  await until('the message on every member', () => got.every((g) => g.length === 1));
   t.same(got, [['b/agent:hello'], ['b/agent:hello'], ['b/agent:hello']], 'every member (the sender too) gets it once');
   for (const a of agents) t.same(a.status().drops, { decode: 0, unknownGroup: 0, noRoute: 0, handlerErrors: 0, encode: 0, internal: 0, clash: 0 }, `${a.node}: nothing dropped`);
   t.ok(agents.every((a) => a.status().transport.busIn > 0), 'every agent heard the bus');
@@ -78,24 +74,24 @@ t.test('frames that go nowhere are counted under their reason', async (t) => {
   g.on('message', (m) => messages.push(`${m.from}:${new TextDecoder().decode(m.payload)}`));
 
   s.tr.publish('G.a', data('G.a', '', 'group', 'hi'));
-  await waitFor('a stranger\'s group message delivered', () => messages.length === 1);
+  await until('a stranger\'s group message delivered', () => messages.length === 1);
   t.same(messages, ['stranger/x:hi'], 'a decodable frame on a subscribed topic reaches the member');
 
   s.tr.publish('G.a', new Uint8Array([0x12, 0x7f, 1, 2, 3]));
-  await waitFor('a decode drop', () => drops().decode === 1);
+  await until('a decode drop', () => drops().decode === 1);
   s.tr.sendDirect(own, new Uint8Array([0xff, 0xff, 0xff]));
-  await waitFor('a second decode drop (direct)', () => drops().decode === 2);
+  await until('a second decode drop (direct)', () => drops().decode === 2);
 
   s.tr.publish('G.a', data('X.y', '', 'group', 'wrong topic'));
-  await waitFor('an unknownGroup drop (envelope group differs from its topic)', () => drops().unknownGroup === 1);
+  await until('an unknownGroup drop (envelope group differs from its topic)', () => drops().unknownGroup === 1);
   s.tr.sendDirect(own, data('X.y', 'a/agent', 'group', 'no such group here'));
-  await waitFor('an unknownGroup drop (direct, group not hosted)', () => drops().unknownGroup === 2);
+  await until('an unknownGroup drop (direct, group not hosted)', () => drops().unknownGroup === 2);
   s.tr.sendDirect(own, data('G.a', 'nobody/x', 'group', 'no such member here'));
-  await waitFor('an unknownGroup drop (direct, member id not hosted)', () => drops().unknownGroup === 3);
+  await until('an unknownGroup drop (direct, member id not hosted)', () => drops().unknownGroup === 3);
 
   const filteredBefore = a!.status().transport.busFiltered;
   s.tr.publish('H.b', data('H.b', '', 'group', 'not subscribed'));
-  await waitFor('the transport filters a topic nobody subscribed', () => a!.status().transport.busFiltered === filteredBefore + 1);
+  await until('the transport filters a topic nobody subscribed', () => a!.status().transport.busFiltered === filteredBefore + 1);
 
   t.same(messages, ['stranger/x:hi'], 'none of those reached the member');
   t.match(drops(), { decode: 2, unknownGroup: 3, noRoute: 0, internal: 0, clash: 0 }, 'each counted once, under its own reason');
@@ -115,7 +111,7 @@ t.test('a directed frame reaches only its addressee among the members one agent 
   const counters = (component: string) => a!.status().groups.find((g) => g.component === component)!.counters;
   // Leader data from someone who is not the leader: delivered to a/c2 alone, whose core refuses it.
   s.tr.sendDirect(a!.status().endpoints.direct, data('G.a', 'a/c2', 'fromLeader', 'forged'));
-  await waitFor('a/c2 to see the frame', () => counters('c2').notFromLeader === 1);
+  await until('a/c2 to see the frame', () => counters('c2').notFromLeader === 1);
   t.equal(counters('c1').notFromLeader, 0, 'a/c1 never saw it');
   t.equal(a!.status().drops.unknownGroup, 0, 'it was routed, not dropped');
 });
@@ -124,11 +120,11 @@ t.test('a member with no known endpoint for its addressee: a noRoute drop', asyn
   const net = new MemoryNetwork();
   const [a] = await startAgents(t, net, ['a']);
   const g = a!.join('agent', 'G', 'a', { timers: TIMERS, minSize: 1 });
-  await waitFor('a/agent to lead its group of one', () => g.isLeader());
+  await until('a/agent to lead its group of one', () => g.isLeader());
   const s = await stranger(t, net);
   // The stranger's group message makes it a member, but it never advertised an endpoint.
   s.tr.publish('G.a', data('G.a', '', 'group', 'hi'));
-  await waitFor('the stranger to be a member', () => g.members().includes('stranger/x'));
+  await until('the stranger to be a member', () => g.members().includes('stranger/x'));
   g.sendToMember(text('x'), 'stranger/x');
   t.equal(a!.status().drops.noRoute, 1, 'counted as noRoute at once, nothing thrown');
 });
