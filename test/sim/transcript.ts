@@ -25,7 +25,7 @@ import type { AppEvent, HardState } from '../../agent/core/events.js';
 import type { Envelope, MemberId, PollKind } from '../../agent/core/messages.js';
 import { TIMER_PRESETS, type TimerPreset } from '../../agent/core/timers.js';
 import { agreedLeader, runUntilTrue } from './scripted.js';
-import { Simulator, WALL_BASE } from './simulator.js';
+import { Simulator, WALL_BASE, type MemberFactory } from './simulator.js';
 import { Trace, formatBody, formatEvent, type TraceRecord } from './trace.js';
 
 export const COMMANDS = `
@@ -87,6 +87,9 @@ export class TranscriptRunner {
   private held: Held[] = [];
   private violationsShown = 0;
   private delay = 2;
+
+  /** `factory`: the cores to run (default the real GroupMember; a mutant shows what a broken rule changes). */
+  constructor(private readonly factory?: MemberFactory) {}
 
   /** Run one command line; returns its output lines (never empty: `ok` when nothing happened). */
   exec(line: string): string[] {
@@ -202,6 +205,7 @@ export class TranscriptRunner {
       skewMs: 0,
       stopOnViolation: false,
       trace,
+      ...(this.factory ? { factory: this.factory } : {}),
       shape: (env, from, to) => {
         if (!this.holding || from === to) return null;
         this.held.push({ env, from, to });
@@ -420,9 +424,9 @@ export function renderTranscript(blocks: ReadonlyArray<Block & { actual: string[
 }
 
 /** Run a transcript; each block gets the output the commands produce now. A command error is its output. */
-export function runTranscript(text: string): { blocks: Array<Block & { actual: string[] }>; trailer: string[]; rendered: string } {
+export function runTranscript(text: string, factory?: MemberFactory): { blocks: Array<Block & { actual: string[] }>; trailer: string[]; rendered: string } {
   const { blocks, trailer } = parseTranscript(text);
-  const runner = new TranscriptRunner();
+  const runner = new TranscriptRunner(factory);
   const done = blocks.map((b) => {
     let actual: string[];
     try {

@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import t from 'tap';
 import { firstDifference, transcriptFiles } from './transcript-files.js';
+import { MUTANTS } from './mutants.js';
 import { runTranscript, TranscriptRunner } from './transcript.js';
 
 const REWRITE = process.env.TRANSCRIPTS_REWRITE === '1';
@@ -43,6 +44,28 @@ t.test('a changed expected line fails the comparison', async (t) => {
   t.match(diff, / \+ {6}0 m1 !! memberJoined m1/, 'and the line the core printed is shown');
   // And the real output is stable: running it again gives the same text.
   t.equal(runTranscript(r.rendered).rendered, r.rendered, 'a rewritten transcript passes');
+});
+
+t.test('a broken rule changes the transcript of its section', async (t) => {
+  // A few mutants of the core (mutants.ts) and the transcript each one must change.
+  const cases: Array<[keyof typeof MUTANTS, string]> = [
+    ['noCheckQuorum', 'election.txt'],
+    ['pollsLeftOpen', 'polls.txt'],
+    ['amnesiacVotes', 'amnesia.txt'],
+    ['admitsPhantoms', 'voters.txt'],
+  ];
+  for (const [mutant, name] of cases) {
+    const file = transcriptFiles().find((f) => basename(f) === name);
+    if (!file) {
+      t.fail(`${name} missing`);
+      continue;
+    }
+    const text = readFileSync(file, 'utf8');
+    const Mutant = MUTANTS[mutant];
+    const r = runTranscript(text, (o) => new Mutant(o));
+    t.not(r.rendered, text, `${mutant} changes ${name}`);
+    if (r.rendered !== text) t.comment(`${mutant}: ${firstDifference(name, r.blocks).split('\n').slice(0, 4).join(' | ')}`);
+  }
 });
 
 t.test('bad commands are reported in the output, not thrown', async (t) => {
