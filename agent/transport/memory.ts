@@ -63,9 +63,7 @@ export class MemoryNetwork {
 
   /** @internal Every transport whose SUB is connected to `bus`. */
   subscribersOf(bus: string): MemoryTransport[] {
-    const out: MemoryTransport[] = [];
-    for (const t of new Set([...this.buses.values()])) if (t.listensTo(bus)) out.push(t);
-    return out;
+    return [...this.buses.values()].filter((t) => t.listensTo(bus));
   }
 
   /** @internal */
