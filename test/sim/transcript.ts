@@ -113,19 +113,18 @@ export class TranscriptRunner {
         break;
       }
       case 'crash':
-        for (const id of this.names(args)) this.need().crash(id);
-        break;
-      case 'leave':
-        for (const id of this.names(args)) this.need().leave(id);
-        break;
-      case 'pause': {
-        const who = this.one(args.slice(0, 1));
-        this.need().pause(who, this.number(args[1], 'pause MS'));
+      case 'leave': {
+        const sim = this.need();
+        for (const id of this.names(args)) (cmd === 'crash' ? sim.crash(id) : sim.leave(id));
         break;
       }
+      case 'pause':
       case 'clock': {
+        // pause m1 MS: its process stalls; clock m1 +MS: its wall clock steps (monotonic time untouched).
         const who = this.one(args.slice(0, 1));
-        this.need().stepClock(who, this.number(args[1], 'clock +MS'));
+        const ms = this.number(args[1], `${cmd} MEMBER ${cmd === 'pause' ? 'MS' : '+MS'}`);
+        if (cmd === 'pause') this.need().pause(who, ms);
+        else this.need().stepClock(who, ms);
         break;
       }
       case 'partition': {

@@ -15,7 +15,7 @@ const REWRITE = process.env.TRANSCRIPTS_REWRITE === '1';
 
 t.test('one transcript per section of docs/protocol.md', async (t) => {
   const names = transcriptFiles().map((f) => basename(f));
-  for (const n of ['membership.txt', 'election.txt', 'transfer.txt', 'voters.txt', 'polls.txt', 'actions.txt', 'amnesia.txt']) t.ok(names.includes(n), n);
+  for (const n of ['membership.txt', 'election.txt', 'transfer.txt', 'voters.txt', 'polls.txt', 'actions.txt', 'amnesia.txt', 'field-rules.txt']) t.ok(names.includes(n), n);
 });
 
 for (const file of transcriptFiles()) {
@@ -53,6 +53,8 @@ t.test('a broken rule changes the transcript of its section', async (t) => {
     ['pollsLeftOpen', 'polls.txt'],
     ['amnesiacVotes', 'amnesia.txt'],
     ['admitsPhantoms', 'voters.txt'],
+    ['stallBlind', 'field-rules.txt'],
+    ['keepsSilentLeader', 'voters.txt'],
   ];
   for (const [mutant, name] of cases) {
     const file = transcriptFiles().find((f) => basename(f) === name);
