@@ -20,7 +20,8 @@ import type { Envelope, MemberId } from '../core/messages.js';
 import { validateTimers, type TimerSettings } from '../core/timers.js';
 import { decodeEnvelope, encodeEnvelope } from '../../proto/codec.js';
 import type { Discovery, PeerAdvert } from '../../discovery/discovery.js';
-import { heartbeatForTimers, Transport, type TransportOptions } from '../transport/transport.js';
+import { heartbeatForTimers, ZmqTransport, type TransportOptions } from '../transport/transport.js';
+import type { Transport, TransportFactory } from '../transport/interface.js';
 import { ActionTimer } from './action-timer.js';
 import { EventLog } from './event-log.js';
 import { systemClock, type Clock } from './clock.js';
@@ -43,6 +44,8 @@ export interface AgentOptions {
   logger?: Logger;
   clock?: Clock;
   transport?: Partial<TransportOptions>;
+  /** Makes the transport from the options above (default: a ZmqTransport). Tests pass a MemoryNetwork's. */
+  transportFactory?: TransportFactory;
   /**
    * Node-id probe: before a member starts speaking, listen this long for frames that
    * claim its member id (another agent running under the same node id). Default: the
@@ -190,7 +193,7 @@ export class Agent {
     this.store = opts.store ?? new MemoryHardStateStore();
     this.actionTimer = new ActionTimer(() => this.clock.now().wall);
     const listenHost = opts.listenHost ?? '127.0.0.1';
-    this.transport = new Transport({
+    this.transport = (opts.transportFactory ?? ((o) => new ZmqTransport(o)))({
       listenHost,
       busPort: opts.busPort ?? 0,
       directPort: opts.directPort ?? 0,

@@ -13,6 +13,7 @@ import {
 
 export { heartbeatForTimers, TransportError, TRANSPORT_DEFAULTS, wireFrameLimit, type HeartbeatOptions, type TransportLogger, type TransportOptions } from './options.js';
 import type { HeartbeatOptions } from './options.js';
+import type { Transport } from './interface.js';
 
 export type BusHandler = (topic: string, frame: Uint8Array) => void;
 export type DirectHandler = (frame: Uint8Array) => void;
@@ -59,7 +60,7 @@ type State = 'new' | 'starting' | 'running' | 'closed';
  * event loop, invisibly to process.getActiveResourcesInfo()): close() it on shutdown.
  * It deliberately uses no socket monitor (socket.events); see wireFrameLimit for why.
  */
-export class Transport {
+export class ZmqTransport implements Transport {
   private readonly o: ResolvedTransportOptions;
   private state: State = 'new';
   private readonly pub: zmq.Publisher;
@@ -364,3 +365,6 @@ async function bindTcp(socket: zmq.Publisher | zmq.Router, host: string, port: n
   if (!bound) throw new TransportError(`bound ${wanted} but libzmq reports no endpoint`);
   return bound;
 }
+
+/** The name ZmqTransport had before the Transport interface (interface.ts) existed. */
+export { ZmqTransport as Transport };
