@@ -7,6 +7,8 @@ import { MdnsOptionsError } from '../discovery/mdns.js';
 import { formatStatusTable } from './status-table.js';
 import { StateFileError } from './runtime/hard-state-store.js';
 import type { AgentStatus } from './runtime/agent.js';
+import { EXIT_SECURITY, SecurityConfigError } from './security/keys.js';
+import { keygenCommand, statusAuthHeaders } from './security/cli.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const port = (v: string) => {
@@ -42,6 +44,9 @@ program
   .option('--component <file>', 'host a component module (joins the --group groups)', collect)
   .addOption(new Option('--auto-vote <answer>', "how this agent's own member votes").choices(['yes', 'no', 'abstain']))
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+  .option('--keys <dir|file>', "secure mode: this node's certificate (a directory holding one NAME.key_secret, or the file)")
+  .option('--allow <dir>', "secure mode: directory of the peers' public certificates (*.key), re-read when it changes")
+  .option('--http-token <file>', 'bearer token for the HTTP API (created 0600 if missing; default in secure mode: <state-dir>/<node>/http-token)')
   .action(async (o: Record<string, unknown>) => {
     const components = ((o.component as string[] | undefined) ?? []).map((file, i) => ({
       name: `component${i + 1}`,
@@ -69,6 +74,8 @@ program
         components: components.length > 0 ? components : undefined,
         autoVote: o.autoVote,
         logLevel: o.logLevel,
+        security: o.keys !== undefined || o.allow !== undefined ? { keys: o.keys, allow: o.allow } : undefined,
+        httpToken: o.httpToken,
       });
       if (config.stateDir) prepareStateDir(config.stateDir, config.node, o.stateDir !== undefined ? '--state-dir' : 'state directory (set --state-dir or --no-state)');
     } catch (err) {
@@ -87,6 +94,11 @@ program
         process.stderr.write(`cohort agent: ${err.message}\n`);
         process.exit(2);
       }
+      if (err instanceof SecurityConfigError) {
+        // Keys configured but unusable: never fall back to plaintext.
+        process.stderr.write(`cohort agent: ${err.message}\n`);
+        process.exit(EXIT_SECURITY);
+      }
       if (err instanceof StateFileError) {
         // Damaged or lost vote records: refuse to start (a silent reset could vote twice in a term).
         process.stderr.write(`cohort agent: ${err.message}\n`);
@@ -102,10 +114,12 @@ program
   .description("print an agent's groups (from its --http endpoint)")
   .option('--http <host:port>', 'the agent’s HTTP address', '127.0.0.1:8080')
   .option('--json', 'print the status JSON')
-  .action(async (o: { http: string; json?: boolean }) => {
+  .option('--http-token <file>', "the agent's HTTP token file (secure mode: <state-dir>/<node>/http-token)")
+  .action(async (o: { http: string; json?: boolean; httpToken?: string }) => {
     let status: AgentStatus;
     try {
-      const res = await fetch(`http://${o.http}/status`, { signal: AbortSignal.timeout(3000) });
+      const res = await fetch(`http://${o.http}/status`, { signal: AbortSignal.timeout(3000), headers: statusAuthHeaders(o.httpToken) });
+      if (res.status === 401) throw new Error('HTTP 401: the agent wants its token: --http-token FILE (secure mode: <state-dir>/<node>/http-token)');
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       status = (await res.json()) as AgentStatus;
     } catch (err) {
@@ -114,6 +128,8 @@ program
     }
     process.stdout.write(o.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatusTable([status]));
   });
+
+keygenCommand(program);
 
 program
   .command('demo')

@@ -8,6 +8,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { TIMER_NAMES, TIMER_PRESETS, TimerSettingsError, validateTimers, type TimerSettings } from './core/timers.js';
 import { componentNameProblem, groupNameProblem, nodeNameProblem } from './core/names.js';
+import { parseHttpToken, parseSecurityConfig, SecurityConfigFieldError, type SecurityConfig } from './security/config.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -69,6 +70,10 @@ export interface AgentConfig {
   autoVote: AutoVote;
   components: ComponentConfig[];
   logLevel: string;
+  /** CURVE keys and allow-list (README "Security"); null: plaintext. */
+  security: SecurityConfig | null;
+  /** Bearer-token file for the HTTP API, or null (then: generated in the state dir when secure). */
+  httpToken: string | null;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -267,12 +272,17 @@ export function loadConfig(file: string | null, flags: Raw = {}): AgentConfig {
     raw = (doc as Raw | null) ?? {};
     baseDir = dirname(resolve(file));
   }
-  for (const [k, v] of Object.entries(flags)) if (v !== undefined) raw[k] = v;
+  for (const [k, v] of Object.entries(flags)) {
+    if (v === undefined) continue;
+    // --keys / --allow override one field of the file's `security` each.
+    if (k === 'security' && isObject(v) && isObject(raw.security)) raw[k] = { ...raw.security, ...Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined)) };
+    else raw[k] = v;
+  }
   return validateConfig(raw, baseDir);
 }
 
 export function validateConfig(raw: Raw, baseDir = process.cwd()): AgentConfig {
-  unknownKeys(raw, ['node', 'listen', 'advertise', 'busPort', 'directPort', 'http', 'peers', 'discovery', 'interface', 'stateDir', 'resetState', 'minSize', 'timers', 'groups', 'autoVote', 'components', 'logLevel'], 'config');
+  unknownKeys(raw, ['node', 'listen', 'advertise', 'busPort', 'directPort', 'http', 'peers', 'discovery', 'interface', 'stateDir', 'resetState', 'minSize', 'timers', 'groups', 'autoVote', 'components', 'logLevel', 'security', 'httpToken'], 'config');
   const minSize = raw.minSize === undefined ? 2 : int(raw.minSize, 'minSize', 1, 1024);
   const timers = parseTimers(raw.timers, 'timers');
   const defaults = { minSize, timers };
@@ -308,6 +318,16 @@ export function validateConfig(raw: Raw, baseDir = process.cwd()): AgentConfig {
   else stateDir = resolve(baseDir, str(raw.stateDir, 'stateDir'));
   const resetState = raw.resetState === undefined ? false : bool(raw.resetState, 'resetState');
   if (resetState && stateDir === null) throw new ConfigError('resetState needs a state directory: with stateDir none there is nothing to reset');
+  const discovery = parseDiscovery(raw, peers);
+  let security: SecurityConfig | null;
+  let httpToken: string | null;
+  try {
+    security = parseSecurityConfig(raw, baseDir, peers, discovery.discovery);
+    httpToken = parseHttpToken(raw, baseDir);
+  } catch (err) {
+    if (err instanceof SecurityConfigFieldError) throw new ConfigError(err.message);
+    throw err;
+  }
   return {
     node: defaulted ? defaulted.node : named(raw.node, 'node', nodeNameProblem),
     nodeSource: defaulted ? defaulted.source : 'config',
@@ -317,12 +337,14 @@ export function validateConfig(raw: Raw, baseDir = process.cwd()): AgentConfig {
     directPort: raw.directPort === undefined ? 0 : int(raw.directPort, 'directPort', 0, 65535),
     http,
     peers,
-    ...parseDiscovery(raw, peers),
+    ...discovery,
     stateDir,
     resetState,
     groups: list(raw.groups, 'groups').map((g, i) => parseGroup(g, `groups[${i}]`, defaults)),
     autoVote: autoVote as AutoVote,
     components,
     logLevel,
+    security,
+    httpToken,
   };
 }

@@ -12,6 +12,7 @@ import { FileHardStateStore, MemoryHardStateStore } from './runtime/hard-state-s
 import type { Discovery } from '../discovery/discovery.js';
 import { MdnsDiscovery, mdnsOptionsFor } from '../discovery/mdns.js';
 import { StaticDiscovery } from '../discovery/static.js';
+import { setUpSecurity } from './security/setup.js';
 
 export interface RunningAgent {
   agent: Agent;
@@ -25,7 +26,9 @@ export function makeLogger(level: string, node: string): Logger {
 }
 
 export async function runAgent(config: AgentConfig, log: Logger = makeLogger(config.logLevel, config.node)): Promise<RunningAgent> {
+  const secure = setUpSecurity(config, log.child({ part: 'security' }));
   const agent = new Agent({
+    security: secure.security,
     node: config.node,
     listenHost: config.listen,
     advertiseHost: config.advertise ?? undefined,
@@ -52,7 +55,7 @@ export async function runAgent(config: AgentConfig, log: Logger = makeLogger(con
     await agent.stop().catch(() => {});
     throw err;
   }
-  return serve(agent, config, hosts, endpoints, log);
+  return serve(agent, config, hosts, endpoints, log, secure.httpToken);
 }
 
 async function joinAll(agent: Agent, config: AgentConfig): Promise<ComponentHost[]> {
@@ -70,10 +73,10 @@ async function joinAll(agent: Agent, config: AgentConfig): Promise<ComponentHost
   return hosts;
 }
 
-async function serve(agent: Agent, config: AgentConfig, hosts: ComponentHost[], endpoints: { bus: string; direct: string }, log: Logger): Promise<RunningAgent> {
+async function serve(agent: Agent, config: AgentConfig, hosts: ComponentHost[], endpoints: { bus: string; direct: string }, log: Logger, httpToken: string | null): Promise<RunningAgent> {
   let server: Server | null = null;
   let httpUrl: string | null = null;
-  if (config.http) ({ server, url: httpUrl } = await startHttpServer(agent, config.http));
+  if (config.http) ({ server, url: httpUrl } = await startHttpServer(agent, config.http, httpToken));
   log.info({ ...endpoints, http: httpUrl, groups: config.groups.map((g) => g.name), components: config.components.map((c) => c.name) }, 'agent ready');
 
   let stopping: Promise<void> | null = null;

@@ -13,6 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { BadArgumentsError, CohortError, NoLeaderError, NotLeaderError } from '../core/errors.js';
 import type { Agent } from '../runtime/agent.js';
 import { agentMetrics } from './metrics.js';
+import { authorized } from '../security/http-auth.js';
 
 export const AGENT_COMPONENT = 'agent';
 const MAX_BODY = 64 * 1024;
@@ -50,7 +51,8 @@ function statusFor(err: unknown): number {
   return 500;
 }
 
-export async function startHttpServer(agent: Agent, hostPort: string): Promise<{ server: Server; url: string }> {
+/** `token`: the bearer token every route but the open ones needs (security/http-auth.ts); null: open. */
+export async function startHttpServer(agent: Agent, hostPort: string, token: string | null = null): Promise<{ server: Server; url: string }> {
   const registry = agentMetrics(agent);
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -62,6 +64,10 @@ export async function startHttpServer(agent: Agent, hostPort: string): Promise<{
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://agent');
     const path = url.pathname;
+    if (!authorized(req, path, token)) {
+      res.setHeader('www-authenticate', 'Bearer');
+      return reply(res, 401, { error: 'Unauthorized', message: 'send Authorization: Bearer <token> (the agent\'s --http-token file)' });
+    }
     if (req.method === 'GET' && path === '/status') return reply(res, 200, agent.status());
     if (req.method === 'GET' && path === '/metrics') return reply(res, 200, await registry.metrics(), registry.contentType);
     if (req.method === 'GET' && path === '/events') return reply(res, 200, agent.events.since(Number(url.searchParams.get('after') ?? 0) || 0));
