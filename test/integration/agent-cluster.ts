@@ -52,6 +52,8 @@ export interface AgentSpec {
   logLevel?: string;
   /** Do not start this agent with the cluster; start it later with {@link AgentCluster.start}. */
   deferStart?: boolean;
+  /** The agent's HTTP token file: every request of the cluster sends it as a bearer token. */
+  httpTokenFile?: string;
 }
 
 export interface ClusterOptions {
@@ -61,6 +63,8 @@ export interface ClusterOptions {
   extraPeers?: string[];
   /** How long to wait for an agent's HTTP server (default 20 s: tsx startup on a loaded 2-core box). */
   readyTimeoutMs?: number;
+  /** List the cluster's own peers as `node@host:port` (secure mode needs it). */
+  namedPeers?: boolean;
 }
 
 export interface AgentProcess {
@@ -237,7 +241,8 @@ export class AgentCluster {
     installGuards();
     const c = new AgentCluster(opts);
     const ports = await freePorts(specs.length * 3);
-    const peers = [...specs.map((_, i) => `${HOST}:${ports[3 * i]}`), ...(opts.extraPeers ?? [])].join(',');
+    const nameOf = (i: number) => ({ ...opts.defaults, ...specs[i] }).node ?? `n${i + 1}`;
+    const peers = [...specs.map((_, i) => `${opts.namedPeers ? `${nameOf(i)}@` : ''}${HOST}:${ports[3 * i]}`), ...(opts.extraPeers ?? [])].join(',');
     specs.forEach((s, i) => {
       const spec: AgentSpec = { ...opts.defaults, ...s, env: { ...opts.defaults?.env, ...s.env } };
       const node = spec.node ?? `n${i + 1}`;
@@ -346,7 +351,7 @@ export class AgentCluster {
     for (;;) {
       if (exited) throw new Error(`agent ${a.node} exited while starting (${exited}):\n${a.output.slice(-20).join('\n')}`);
       try {
-        const res = await fetch(`${a.url}/status`, { signal: AbortSignal.timeout(1000) });
+        const res = await fetch(`${a.url}/status`, { signal: AbortSignal.timeout(1000), headers: this.auth(a.index) });
         if (res.ok) {
           await res.arrayBuffer();
           return;
@@ -393,8 +398,19 @@ export class AgentCluster {
 
   // -------------------------------------------------------------- HTTP
 
+  /** The bearer-token header for agent i, if it has a token file (read each time: the agent creates it). */
+  auth(i: number): Record<string, string> {
+    const file = this.agent(i).spec.httpTokenFile;
+    if (!file) return {};
+    try {
+      return { authorization: `Bearer ${readFileSync(file, 'utf8').trim()}` };
+    } catch {
+      return {};
+    }
+  }
+
   async get<T>(i: number, path: string): Promise<T> {
-    const res = await fetch(`${this.agent(i).url}${path}`, { signal: AbortSignal.timeout(3000) });
+    const res = await fetch(`${this.agent(i).url}${path}`, { signal: AbortSignal.timeout(3000), headers: this.auth(i) });
     if (!res.ok) throw new Error(`GET ${path} on ${this.agent(i).node}: HTTP ${res.status}`);
     return (await res.json()) as T;
   }
@@ -418,7 +434,7 @@ export class AgentCluster {
   async post<T = Record<string, unknown>>(i: number, path: string, body: unknown = {}): Promise<HttpReply<T>> {
     const res = await fetch(`${this.agent(i).url}${path}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...this.auth(i) },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(5000),
     });
