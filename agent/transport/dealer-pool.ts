@@ -13,6 +13,7 @@ interface DirectLink {
   readonly socket: zmq.Dealer;
   /** Secure mode: the peer key this DEALER was dialled with. */
   readonly serverKey: string | undefined;
+  readonly openedAt: number;
   lastUsed: number;
   /** True while sends fail: we log the transitions, not every drop. */
   congested: boolean;
@@ -22,6 +23,16 @@ interface DirectLink {
 
 /** libzmq allows routing ids of 1..255 bytes; leave room for the suffix. */
 const MAX_IDENTITY_BYTES = 240;
+
+/**
+ * Secure mode: a DEALER is re-opened after this long. libzmq does not retry a handshake our
+ * peer's ZAP handler refused (measured: one attempt, then silence), and a one-way DEALER
+ * never learns that its link is dead; a peer that admits us later (its allow-list gained
+ * our certificate, e.g. during a key rotation) would otherwise never hear from us again.
+ * The old socket's queue still drains during linger; the cost is one handshake per peer
+ * per period.
+ */
+export const CURVE_DEALER_MAX_AGE_MS = 10_000;
 
 /**
  * One DEALER per remote ROUTER endpoint, opened on first use and closed after sitting
@@ -59,7 +70,7 @@ export class DealerPool {
    */
   send(endpoint: string, frame: Uint8Array, serverKey?: string): void {
     let link = this.links.get(endpoint);
-    if (link && link.serverKey !== serverKey) {
+    if (link && (link.serverKey !== serverKey || (this.curve && performance.now() - link.openedAt > CURVE_DEALER_MAX_AGE_MS))) {
       // The peer at this endpoint now has another key (a rotation, or another node took the port).
       this.forget(endpoint);
       link = undefined;
@@ -124,6 +135,7 @@ export class DealerPool {
     const link: DirectLink = {
       socket,
       serverKey,
+      openedAt: performance.now(),
       lastUsed: performance.now(),
       congested: false,
       onSent: () => {

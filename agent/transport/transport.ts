@@ -53,7 +53,18 @@ interface CurveBusLink {
   socket: zmq.Subscriber;
   peer: CurvePeer;
   loop: Promise<void>;
+  /** performance.now() of the last message received (or of the dial). */
+  lastIn: number;
 }
+
+/**
+ * Secure mode: a bus link silent this long is re-dialled. libzmq does not retry a
+ * handshake the peer's ZAP handler refused, so without this a peer that admits us only
+ * later (its allow-list gained our certificate) would stay deaf to us for good. A live
+ * peer with a group in common is never this silent (group heartbeats); one without only
+ * costs a handshake per period.
+ */
+export const CURVE_SILENT_REDIAL_MS = 5_000;
 
 type State = 'new' | 'starting' | 'running' | 'closed';
 
@@ -92,6 +103,7 @@ export class Transport {
   private readonly limited: RateLimitedLog;
   private loops: Promise<void>[] = [];
   private readonly curveLinks = new Map<string, CurveBusLink>();
+  private curveRedialTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   // Bound once: the publish hot path allocates no closures.
   private readonly countBusOut = (): void => { this.counters.busOut++; };
@@ -145,6 +157,10 @@ export class Transport {
     this.state = 'running';
     this.loops = [this.receiveBus(), this.receiveDirect()];
     for (const link of this.curveLinks.values()) link.loop = this.receiveCurveBus(link);
+    if (this.o.curve) {
+      this.curveRedialTimer = setInterval(() => this.redialSilentCurveLinks(), CURVE_SILENT_REDIAL_MS / 2);
+      this.curveRedialTimer.unref();
+    }
     this.o.logger.info({ ...endpoints, identity: this.o.identity }, 'transport started');
     return endpoints;
   }
@@ -329,6 +345,7 @@ export class Transport {
 
   private async shutdown(): Promise<void> {
     this.state = 'closed';
+    if (this.curveRedialTimer) clearInterval(this.curveRedialTimer);
     this.dealers.closeAll();
     this.pub.close();
     this.sub.close();
@@ -397,7 +414,7 @@ export class Transport {
       throw new TransportError(`cannot connect bus to ${JSON.stringify(endpoint)}: ${(err as Error).message}`, { cause: err });
     }
     for (const topic of this.topics) socket.subscribe(topic);
-    const link: CurveBusLink = { socket, peer: { ...peer }, loop: Promise.resolve() };
+    const link: CurveBusLink = { socket, peer: { ...peer }, loop: Promise.resolve(), lastIn: performance.now() };
     this.curveLinks.set(endpoint, link);
     if (this.state === 'running') link.loop = this.receiveCurveBus(link);
   }
@@ -406,8 +423,20 @@ export class Transport {
     const max = this.o.maxMessageBytes;
     const name = link.peer.name;
     return this.keepReceiving('bus', async () => {
-      for await (const msg of link.socket) this.onBusMessage(msg, max, name);
+      for await (const msg of link.socket) {
+        link.lastIn = performance.now();
+        this.onBusMessage(msg, max, name);
+      }
     });
+  }
+
+  private redialSilentCurveLinks(): void {
+    const cutoff = performance.now() - CURVE_SILENT_REDIAL_MS;
+    for (const [endpoint, link] of [...this.curveLinks]) {
+      if (link.lastIn >= cutoff || this.state !== 'running') continue;
+      this.disconnectBus(endpoint);
+      this.connectCurveBus(endpoint, link.peer);
+    }
   }
 
   private receiveDirect(): Promise<void> {
