@@ -29,6 +29,7 @@ import { MemberDriver } from './member-driver.js';
 import { PROTOCOL_VERSION } from '../core/messages.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import type { PeerSecurity, PeerSecurityStatus } from '../security/peer-security.js';
+import { FloodGuard, type FloodLimits } from '../security/flood-guard.js';
 
 export interface AgentOptions {
   /** Node id, unique in the fleet (default: the host name). */
@@ -53,6 +54,8 @@ export interface AgentOptions {
   probeMs?: number | ((timers: TimerSettings) => number);
   /** Secure mode (CURVE, allow-list, per-frame identity): see agent/security/. Absent: plaintext. */
   security?: PeerSecurity;
+  /** Per-peer receive rate limits (agent/security/flood-guard.ts); default FLOOD_DEFAULTS. */
+  floodLimits?: FloodLimits;
 }
 
 export interface JoinOptions {
@@ -135,6 +138,10 @@ export interface AgentDrops {
   clash: number;
   /** Secure mode: frames claiming a member of another node than the key they came with. */
   identity: number;
+  /** Frames over their sender's rate limit (group data and control counted apart in floodData/floodControl). */
+  flood: number;
+  floodData: number;
+  floodControl: number;
 }
 
 interface Hosted {
@@ -162,7 +169,8 @@ export class Agent {
   private stopping: Promise<void> | null = null;
   /** Firing errors (ms) not yet read by the metrics exporter. */
   readonly actionErrors: number[] = [];
-  readonly drops: AgentDrops = { decode: 0, unknownGroup: 0, noRoute: 0, handlerErrors: 0, encode: 0, internal: 0, clash: 0, identity: 0 };
+  readonly drops: AgentDrops = { decode: 0, unknownGroup: 0, noRoute: 0, handlerErrors: 0, encode: 0, internal: 0, clash: 0, identity: 0, flood: 0, floodData: 0, floodControl: 0 };
+  private readonly flood: FloodGuard;
   /** Per-frame problems are logged through this: at most a few lines per kind, with counts. */
   private readonly limited: RateLimitedLog;
   private readonly clashes = new Map<string, NodeIdClash>(); // key: group \0 memberId
@@ -178,6 +186,7 @@ export class Agent {
     this.node = opts.node;
     this.log = opts.logger ?? pino({ level: 'silent' });
     this.limited = new RateLimitedLog(this.log);
+    this.flood = new FloodGuard(opts.floodLimits);
     this.transportHeartbeatFixed = opts.transport?.heartbeat !== undefined;
     this.clock = opts.clock ?? systemClock();
     this.store = opts.store ?? new MemoryHardStateStore();
@@ -390,6 +399,13 @@ export class Agent {
       if (this.opts.security && !this.opts.security.mayClaim(peer, env.from)) {
         this.drops.identity++;
         this.limited.warn('identity', { from: env.from, peer, via: topic === null ? 'direct' : 'bus', type: env.body.type }, 'dropped a frame claiming a member of another node than its key');
+        return;
+      }
+      if (!this.flood.admit(peer ?? env.from.slice(0, env.from.indexOf('/')), env.body.type)) {
+        this.drops.flood++;
+        if (env.body.type === 'data') this.drops.floodData++;
+        else this.drops.floodControl++;
+        this.limited.warn('flood', { from: env.from, peer, type: env.body.type }, 'dropped a frame over its sender\'s rate limit');
         return;
       }
       if (topic !== null && topic !== env.group) {

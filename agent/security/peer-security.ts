@@ -18,7 +18,6 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { PeerAdvert } from '../../discovery/discovery.js';
-import { nodeOf } from '../core/names.js';
 import type { CurvePeer, TransportCurve } from '../transport/curve.js';
 import { RateLimitedLog, type LevelLogger } from '../runtime/rate-limited-log.js';
 import { AllowList, type AllowListChange } from './allow-list.js';
@@ -120,12 +119,14 @@ export class PeerSecurity extends EventEmitter<{
    * from `from`. A member id belongs to the node before its "/".
    */
   mayClaim(peer: string | undefined, from: string): boolean {
-    return peer !== undefined && nodeOf(from) === peer;
+    const slash = from.indexOf('/');
+    return peer !== undefined && slash > 0 && from.slice(0, slash) === peer;
   }
 
   /** The key to dial `memberId`'s agent with, if its node is allow-listed. */
   keyForMember(memberId: string): string | undefined {
-    return this.allow.keyFor(nodeOf(memberId));
+    const slash = memberId.indexOf('/');
+    return slash > 0 ? this.allow.keyFor(memberId.slice(0, slash)) : undefined;
   }
 
   status(): PeerSecurityStatus {
