@@ -8,7 +8,7 @@ import { formatStatusTable } from './status-table.js';
 import { StateFileError } from './runtime/hard-state-store.js';
 import type { AgentStatus } from './runtime/agent.js';
 import { EXIT_SECURITY, SecurityConfigError } from './security/keys.js';
-import { keygenCommand, statusAuthHeaders } from './security/cli.js';
+import { formatSecurity, keygenCommand, statusAuthHeaders } from './security/cli.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const port = (v: string) => {
@@ -126,7 +126,7 @@ program
       process.stderr.write(`cohort status: cannot reach an agent at ${o.http}: ${(err as Error).message}\n`);
       process.exit(1);
     }
-    process.stdout.write(o.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatusTable([status]));
+    process.stdout.write(o.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatusTable([status]) + formatSecurity(status.security));
   });
 
 keygenCommand(program);

@@ -27,3 +27,15 @@ export function statusAuthHeaders(tokenFile: string | undefined): Record<string,
   if (!tokenFile) return {};
   return { authorization: `Bearer ${readToken(tokenFile)}` };
 }
+
+/** The security lines under `cohort status`'s table: mode, own key, and each peer admitted or not. */
+export function formatSecurity(security: unknown): string {
+  const s = security as { mode?: string; publicKey?: string; allowDir?: string; peers?: { name: string; publicKey: string | null; admitted: boolean; dialled: boolean; endpoint: string | null; reason?: string }[]; refusedKeys?: { publicKey: string; address: string; count: number }[] } | undefined;
+  if (!s || s.mode !== 'curve') return 'security: plaintext (no --keys/--allow: anyone on the network can read and forge)\n';
+  const lines = [`security: curve, public key ${s.publicKey}, allow-list ${s.allowDir}`];
+  for (const p of s.peers ?? []) {
+    lines.push(`  ${p.admitted ? 'admitted' : 'refused '} ${p.name.padEnd(20)} ${p.publicKey ?? '(no key)'}${p.endpoint ? `  ${p.endpoint}` : ''}${p.dialled ? '' : p.admitted ? '  (not discovered)' : `  ${p.reason ?? ''}`}`);
+  }
+  for (const k of s.refusedKeys ?? []) lines.push(`  refused  ${'(unlisted key)'.padEnd(20)} ${k.publicKey}  from ${k.address}, ${k.count} handshake(s)`);
+  return `${lines.join('\n')}\n`;
+}

@@ -191,11 +191,12 @@ export async function runFuzz(t: TeardownHost, o: FuzzOptions): Promise<FuzzRepo
     }
     const due = ((n / rate) * 1000) - (performance.now() - started);
     await (due > 0 ? sleep(due) : new Promise((res) => setImmediate(res)));
-    if (n % 100_000 < batch) log(`${n} frames, rss ${Math.round((c.rss(target) ?? 0) / 1e6)} MB`);
+    if (n % 100_000 < batch) log(`${n} frames, rss ${Math.round((c.rss(target) ?? 0) / 1e6)} MB, live ${c.live().join(',')}`);
   }
   const seconds = (performance.now() - started) / 1000;
   await sleep(3000); // let the agent drain, and the group settle
   const alive = c.live().length === 3;
+  for (const i of [0, 1, 2]) if (!c.agent(i).alive) log(`agent ${c.agent(i).node} died:\n${c.output(i, 40)}`);
   let after: FuzzReport['after'] = null;
   try {
     const a = await c.waitForCommonLeader(G, { members: 3, timeoutMs: 15_000 });

@@ -10,6 +10,7 @@
  *   the leader: CURVE lets it in, the identity check drops it.
  * The group keeps its leader and term, votes without the stranger, and fires nothing forged.
  */
+import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import * as zmq from 'zeromq';
@@ -18,7 +19,7 @@ import { ballotIdOf } from '../../agent/core/names.js';
 import { DirectAuth } from '../../agent/security/direct-auth.js';
 import { encodeEnvelope } from '../../proto/codec.js';
 import { GOLDEN_ENVELOPES } from '../golden/envelopes.js';
-import { freePort, startCluster, waitFor } from './agent-cluster.js';
+import { CLI, freePort, startCluster, waitFor } from './agent-cluster.js';
 import { secureFleet } from './secure-fleet.js';
 
 const G = 'G.a';
@@ -179,4 +180,19 @@ t.test('secure mode: strangers without a key or with an unlisted key can neither
   const ctl = await fetch(`${c.agent(0).url}/groups/${G}/send`, { method: 'POST', body: '{}' });
   t.equal(ctl.status, 401, 'POST /groups/../send without a token: 401');
   for (const path of ['/metrics', '/events']) t.equal((await fetch(`${c.agent(0).url}${path}`)).status, 401, `GET ${path} without a token: 401`);
+
+  // `cohort status` with the token shows the mode, the key and each peer admitted or not; without it, says why not.
+  const cli = (extra: string[]) => spawnSync(process.execPath, ['--import', 'tsx', CLI, 'status', '--http', `${HOST}:${c.agent(0).httpPort}`, ...extra], { encoding: 'utf8', timeout: 30_000 });
+  const shown = cli(['--http-token', c.agent(0).spec.httpTokenFile!]);
+  t.equal(shown.status, 0, 'cohort status --http-token: exit 0');
+  t.match(shown.stdout, new RegExp(`security: curve, public key ${escape(fleet.keys('n1').publicKey)}`), 'shows the mode and the public key');
+  t.match(shown.stdout, /admitted n2 /, 'shows an admitted peer');
+  t.match(shown.stdout, /refused  evil2 /, 'shows the refused peer');
+  const denied = cli([]);
+  t.equal(denied.status, 1, 'cohort status without the token: exit 1');
+  t.match(denied.stderr, /401/, 'and says the agent wants its token');
 });
+
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
