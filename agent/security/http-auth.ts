@@ -16,7 +16,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { SecurityConfigError } from './keys.js';
 
@@ -82,4 +82,14 @@ export function authorized(req: IncomingMessage, path: string, token: string | n
   const given = Buffer.from(h.slice(7).trim());
   const want = Buffer.from(token);
   return given.length === want.length && timingSafeEqual(given, want);
+}
+
+/** The HTTP server middleware (agent/http/server.ts) that answers 401 without the token. */
+export function bearerAuth(token: string): (req: IncomingMessage, res: ServerResponse, url: URL) => boolean {
+  return (req, res, url) => {
+    if (authorized(req, url.pathname, token)) return false;
+    res.writeHead(401, { 'content-type': 'application/json', 'cache-control': 'no-store', 'www-authenticate': 'Bearer' });
+    res.end(`${JSON.stringify({ error: 'Unauthorized', message: "send Authorization: Bearer <token> (the agent's --http-token file)" })}\n`);
+    return true;
+  };
 }

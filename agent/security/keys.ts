@@ -10,8 +10,8 @@ import * as zmq from 'zeromq';
 import { nodeNameProblem } from '../core/names.js';
 import { CertificateError, formatCertificate, parseCertificate, type Certificate } from './cert.js';
 
-/** Exit status of `cohort agent` for unusable security settings (config errors are 2). */
-export const EXIT_SECURITY = 3;
+/** Exit status of `cohort agent` for unusable security settings (distinct from EXIT in startup-errors.ts: usage 2, environment 3, runtime 4). */
+export const EXIT_SECURITY = 5;
 
 export class SecurityConfigError extends Error {
   override name = 'SecurityConfigError';

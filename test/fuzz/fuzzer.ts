@@ -214,7 +214,7 @@ export async function runFuzz(t: TeardownHost, o: FuzzOptions): Promise<FuzzRepo
   for (const k of ['dropsMalformed', 'dropsAuth', 'busFiltered']) drops[`transport.${k}`] = (tr[k] ?? 0) - (trb[k] ?? 0);
   drops['transport.busIn'] = tr.busIn! - trb.busIn!;
   drops['transport.directIn'] = tr.directIn! - trb.directIn!;
-  if (s.security.mode === 'curve' && before.security.mode === 'curve') drops['zap.refused'] = s.security.zap.refused - before.security.zap.refused;
+  if (s.security?.mode === 'curve' && before.security?.mode === 'curve') drops['zap.refused'] = s.security.zap.refused - before.security.zap.refused;
   return {
     mode: o.secure ? 'curve' : 'plaintext',
     frames,

@@ -163,12 +163,12 @@ t.test('secure mode: strangers without a key or with an unlisted key can neither
     const g = st.groups.find((x) => x.group === G)!;
     t.notOk(g.members.some((m) => m.startsWith('evil')), `${st.node}: no stranger among the members`);
     t.notOk(g.voters.some((m) => m.startsWith('evil')), `${st.node}: no stranger among the voters`);
-    if (st.security.mode === 'curve') {
+    if (st.security?.mode === 'curve') {
       t.ok(st.security.zap.refused > 0, `${st.node}: ZAP refused handshakes (${st.security.zap.refused})`);
       t.ok(st.security.peers.some((p) => p.name === 'evil2' && !p.admitted), `${st.node}: the listed stranger is shown as not admitted`);
     } else t.fail(`${st.node}: not in secure mode`);
     if (i !== insider) t.ok(st.drops.identity > 0, `${st.node}: frames of an admitted key claiming the leader's id dropped (drops.identity ${st.drops.identity})`);
-    t.comment(`${st.node}: drops ${JSON.stringify(st.drops)}, dropsAuth ${st.transport.dropsAuth}, zap ${JSON.stringify(st.security.mode === 'curve' ? st.security.zap : null)}`);
+    t.comment(`${st.node}: drops ${JSON.stringify(st.drops)}, dropsAuth ${st.transport.dropsAuth}, zap ${JSON.stringify(st.security?.mode === 'curve' ? st.security.zap : null)}`);
   }
   const evil = await c.status(3);
   t.equal(evil.groups.find((x) => x.group === G)!.members.length, 1, 'the stranger agent is alone in its group');

@@ -82,8 +82,8 @@ t.test('mDNS: allow-listed agents form a group; a stranger with an unlisted key 
     t.same(g.members.sort(), members.map((n) => `${n}/agent`).sort(), `${a.node}: members are the three allow-listed agents`);
     t.equal(g.leader, leader, `${a.node}: same leader`);
     t.equal(g.term, term, `${a.node}: same term`);
-    t.equal(st.security.mode, 'curve');
-    if (st.security.mode !== 'curve') continue;
+    t.equal(st.security?.mode, 'curve');
+    if (st.security?.mode !== 'curve') continue;
     const peers = st.security.peers;
     t.ok(peers.filter((p) => p.admitted && p.dialled).length === 2, `${a.node}: the two other members admitted and dialled`);
     const x = peers.find((p) => p.name === stranger);
