@@ -13,10 +13,10 @@
  * - a bus frame reaches a handler only for a subscribed topic, exactly (not by prefix);
  * - a handler that throws is counted (`handlerErrors`) and the next frame is delivered.
  */
-import type { BusHandler, DirectHandler, TransportStats } from './transport.js';
+import type { BusHandler, CurvePeer, DirectHandler, TransportStats } from './transport.js';
 import type { HeartbeatOptions, TransportOptions } from './options.js';
 
-export type { BusHandler, DirectHandler, TransportStats, HeartbeatOptions, TransportOptions };
+export type { BusHandler, CurvePeer, DirectHandler, TransportStats, HeartbeatOptions, TransportOptions };
 
 export interface Transport {
   /** Binds the bus and direct endpoints and starts receiving. Returns the endpoints peers dial. */
@@ -26,11 +26,14 @@ export interface Transport {
   /** Receive bus frames of this topic (from every bus we are connected to). */
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
-  /** Listen to a peer's bus (ours included, for members of this agent to hear each other). */
-  connectBus(endpoint: string): void;
+  /** Listen to a peer's bus (ours included, for members of this agent to hear each other).
+   *  In secure mode `peer` names the peer and its server key (a transport without CURVE ignores it). */
+  connectBus(endpoint: string, peer?: CurvePeer): void;
   disconnectBus(endpoint: string): void;
   /** Sends one frame to the direct endpoint a peer advertised. */
-  sendDirect(endpoint: string, frame: Uint8Array): void;
+  sendDirect(endpoint: string, frame: Uint8Array, serverKey?: string): void;
+  /** Secure mode: close the connections peers made to us (after an allow-list removal). */
+  dropAcceptedConnections(): Promise<void>;
   /** Set the receive callbacks (each replaces the previous one). */
   onBus(handler: BusHandler): void;
   onDirect(handler: DirectHandler): void;

@@ -95,7 +95,7 @@ export class MemoryTransport implements Transport {
   private hb: HeartbeatOptions;
   private readonly maxBytes: number;
   private readonly counters: TransportStats = {
-    busOut: 0, busIn: 0, directOut: 0, directIn: 0, dropsMalformed: 0, dropsSend: 0, busFiltered: 0, directLinks: 0, handlerErrors: 0, loopRestarts: 0,
+    busOut: 0, busIn: 0, directOut: 0, directIn: 0, dropsMalformed: 0, dropsSend: 0, busFiltered: 0, directLinks: 0, handlerErrors: 0, loopRestarts: 0, dropsAuth: 0, dropsNoKey: 0,
   };
 
   constructor(
@@ -168,6 +168,9 @@ export class MemoryTransport implements Transport {
     checkHeartbeat(hb);
     this.hb = { intervalMs: hb.intervalMs, timeoutMs: hb.timeoutMs };
   }
+
+  /** No CURVE here: nothing is accepted with a key, so there is nothing to cut. */
+  async dropAcceptedConnections(): Promise<void> {}
 
   async close(): Promise<void> {
     if (this.state === 'closed') return;

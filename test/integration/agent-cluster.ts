@@ -57,6 +57,8 @@ export interface AgentSpec {
   logLevel?: string;
   /** Do not start this agent with the cluster; start it later with {@link AgentCluster.start}. */
   deferStart?: boolean;
+  /** The agent's HTTP token file: every request of the cluster sends it as a bearer token. */
+  httpTokenFile?: string;
 }
 
 export interface ClusterOptions {
@@ -66,6 +68,8 @@ export interface ClusterOptions {
   extraPeers?: string[];
   /** How long to wait for an agent's HTTP server (default 20 s: tsx startup on a loaded 2-core box). */
   readyTimeoutMs?: number;
+  /** List the cluster's own peers as `node@host:port` (secure mode needs it). */
+  namedPeers?: boolean;
 }
 
 export interface AgentProcess {
@@ -203,7 +207,8 @@ export class AgentCluster {
     atExit(killAllChildren);
     const c = new AgentCluster(opts);
     const ports = await freePorts(specs.length * 3);
-    const peers = [...specs.map((_, i) => `${HOST}:${ports[3 * i]}`), ...(opts.extraPeers ?? [])].join(',');
+    const nameOf = (i: number) => ({ ...opts.defaults, ...specs[i] }).node ?? `n${i + 1}`;
+    const peers = [...specs.map((_, i) => `${opts.namedPeers ? `${nameOf(i)}@` : ''}${HOST}:${ports[3 * i]}`), ...(opts.extraPeers ?? [])].join(',');
     specs.forEach((s, i) => {
       const spec: AgentSpec = { ...opts.defaults, ...s, env: { ...opts.defaults?.env, ...s.env } };
       const node = spec.node ?? `n${i + 1}`;
@@ -355,9 +360,20 @@ export class AgentCluster {
 
   // -------------------------------------------------------------- HTTP
 
-  /** Where agent i serves HTTP. */
+  /** Where agent i serves HTTP (with its bearer token, if it has one). */
   private http(i: number): HttpTarget {
-    return { host: HOST, port: this.agent(i).httpPort };
+    return { host: HOST, port: this.agent(i).httpPort, headers: this.auth(i) };
+  }
+
+  /** The bearer-token header for agent i, if it has a token file (read each time: the agent creates it). */
+  auth(i: number): Record<string, string> {
+    const file = this.agent(i).spec.httpTokenFile;
+    if (!file) return {};
+    try {
+      return { authorization: `Bearer ${readFileSync(file, 'utf8').trim()}` };
+    } catch {
+      return {};
+    }
   }
 
   /** GET whatever the status; the body parsed if JSON (/status, /events), else text (/metrics). */

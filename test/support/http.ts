@@ -18,6 +18,8 @@ export interface HttpTarget {
   /** ...or host and port to dial directly. */
   host?: string;
   port?: number;
+  /** Extra request headers, e.g. the bearer token of an agent in secure mode. */
+  headers?: Record<string, string>;
 }
 
 /** One HTTP request with a JSON body/answer (keep-alive through `agent`, if given). */
@@ -30,7 +32,7 @@ export function httpJson<T>(target: HttpTarget, agent: http.Agent | undefined, m
         method,
         path,
         ...(agent ? { agent } : {}),
-        headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
+        headers: { ...target.headers, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },
         timeout: timeoutMs,
       },
       (res) => {
