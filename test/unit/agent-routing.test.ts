@@ -58,7 +58,7 @@ t.test('three agents in one process, no sockets: they elect one leader and excha
   groups[1]!.send(text('hello'));
   await until('the message on every member', () => got.every((g) => g.length === 1));
   t.same(got, [['b/agent:hello'], ['b/agent:hello'], ['b/agent:hello']], 'every member (the sender too) gets it once');
-  for (const a of agents) t.same(a.status().drops, { decode: 0, unknownGroup: 0, noRoute: 0, handlerErrors: 0, encode: 0, internal: 0, clash: 0 }, `${a.node}: nothing dropped`);
+  for (const a of agents) t.same(Object.fromEntries(Object.entries(a.status().drops).filter(([, n]) => n !== 0)), {}, `${a.node}: nothing dropped (no counter above 0)`);
   t.ok(agents.every((a) => a.status().transport.busIn > 0), 'every agent heard the bus');
   t.ok(agents.some((a) => a.status().transport.directIn > 0), 'directed messages (votes, acks) went through the direct path');
 });
