@@ -58,12 +58,21 @@ class ZapHandler {
   private ensureStarted(): Promise<void> {
     this.starting ??= (async () => {
       const router = new zmq.Router({ linger: 0, sendTimeout: 0 });
-      try {
-        await router.bind(ZAP_ENDPOINT);
-      } catch (err) {
-        router.close();
-        this.starting = null;
-        throw new Error(`cannot bind the ZAP handler at ${ZAP_ENDPOINT}: ${(err as Error).message}`, { cause: err });
+      // A handler closed a moment ago (the last domain went away) releases the inproc name
+      // asynchronously in libzmq's I/O thread: retry the bind for a short while.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await router.bind(ZAP_ENDPOINT);
+          break;
+        } catch (err) {
+          if ((err as { code?: string }).code === 'EADDRINUSE' && attempt < 50) {
+            await new Promise((r) => setTimeout(r, 20));
+            continue;
+          }
+          router.close();
+          this.starting = null;
+          throw new Error(`cannot bind the ZAP handler at ${ZAP_ENDPOINT}: ${(err as Error).message}`, { cause: err });
+        }
       }
       this.router = router;
       this.loop = this.serve(router);
