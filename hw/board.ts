@@ -47,8 +47,9 @@ export const defaultBoardSources: BoardSources = {
 
 function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
   return new Promise((resolve) => {
+    // Kept referenced (it is cleared as soon as the source answers): whoever awaits the
+    // board must not see the process exit under it.
     const t = setTimeout(() => resolve(fallback), ms);
-    t.unref();
     p.then((v) => (clearTimeout(t), resolve(v)), () => (clearTimeout(t), resolve(fallback)));
   });
 }
