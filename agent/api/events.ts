@@ -43,8 +43,10 @@ export interface ActionEvent {
   object<T = unknown>(): T;
   when: number;
   firedAt: number;
-  /** firedAt − when in ms: how late this member acted. */
+  /** firedAt − when in ms: how late this member acted, by its wall clock at firing. */
   errorMs: number;
+  /** Wall-clock steps this member lived through while waiting, ms (0: none; see README "Hardware and clocks"). */
+  stepMs: number;
 }
 
 export interface GroupEventMap {
