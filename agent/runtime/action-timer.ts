@@ -39,6 +39,8 @@ export interface ActionTimerOptions {
 }
 
 const SPIN_MS = 3;
+/** Spin (block) for at most this long before the instant: never long enough to matter to anyone else. */
+const BUSY_MS = 0.5;
 /**
  * Longest sleep between looks at the clocks. A step that happens while sleeping is seen at
  * the next wake, so a forward step past the instant makes the action at most this late by the
@@ -68,7 +70,14 @@ export class ActionTimer {
         opts.stepped?.({ when, stepMs: step.stepMs, at: now, decision });
         if (decision === 'cancel') return;
       }
-      const left = when - now;
+      let left = when - now;
+      if (left > 0 && left <= BUSY_MS) {
+        // The last fraction of a millisecond: spin rather than yield, since one more turn of a
+        // busy event loop can cost more than the whole wait.
+        let t = now;
+        while (t < when) t = this.wallNow();
+        return fire({ when, firedAt: t, errorMs: t - when, stepMs });
+      }
       if (left <= 0) return fire({ when, firedAt: now, errorMs: now - when, stepMs });
       if (left > SPIN_MS) {
         // Re-check rather than trust one long timeout: the wall clock may be adjusted meanwhile.
