@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, prepareStateDir } from './config.js';
 import { makeLogger, runAgent, stopOnSignals } from './daemon.js';
 import { MdnsOptionsError } from '../discovery/mdns.js';
-import { formatStatusTable } from './status-table.js';
+import { formatHardware, formatStatusTable } from './status-table.js';
 import { StateFileError } from './runtime/hard-state-store.js';
 import type { AgentStatus } from './runtime/agent.js';
 
@@ -112,7 +112,7 @@ program
       process.stderr.write(`cohort status: cannot reach an agent at ${o.http}: ${(err as Error).message}\n`);
       process.exit(1);
     }
-    process.stdout.write(o.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatusTable([status]));
+    process.stdout.write(o.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatusTable([status]) + formatHardware(status));
   });
 
 program

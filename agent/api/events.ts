@@ -49,6 +49,18 @@ export interface ActionEvent {
   stepMs: number;
 }
 
+/** The wall clock stepped while this member waited to fire an agreed action. */
+export interface ActionStepEvent {
+  ballotId: string;
+  when: number;
+  /** The step, ms (positive: forward). */
+  stepMs: number;
+  /** Wall clock after the step. */
+  at: number;
+  /** `rearm`: it fires at `when` by the stepped clock; `cancel`: it will not fire. */
+  decision: 'rearm' | 'cancel';
+}
+
 export interface GroupEventMap {
   message: [GroupMessage];
   messageToLeader: [GroupMessage];
@@ -57,6 +69,7 @@ export interface GroupEventMap {
   actionVoteRequest: [ActionVoteRequestEvent];
   voteResult: [VoteResultEvent];
   action: [ActionEvent];
+  actionStep: [ActionStepEvent];
   memberJoined: [{ member: MemberId }];
   memberLeft: [{ member: MemberId; reason: 'left' | 'timeout' }];
   leaderElected: [{ leader: MemberId; term: number }];

@@ -33,6 +33,7 @@ export const HANDLERS: Record<GroupEventName, string> = {
   actionVoteRequest: 'onActionVoteRequest',
   voteResult: 'onVoteResult',
   action: 'onAction',
+  actionStep: 'onActionStep',
   memberJoined: 'onMemberJoined',
   memberLeft: 'onMemberLeft',
   leaderElected: 'onLeaderElected',

@@ -28,6 +28,11 @@ import { MemoryHardStateStore, type HardStateStore } from './hard-state-store.js
 import { MemberDriver } from './member-driver.js';
 import { PROTOCOL_VERSION } from '../core/messages.js';
 import { RateLimitedLog } from './rate-limited-log.js';
+import { HardwareMonitor, type HardwareStatus } from '../../hw/monitor.js';
+import { onStep as stepDecision, type ClockPolicy } from '../../hw/action-guard.js';
+import type { AdaptationOptions, TimerProfile } from '../../hw/timer-policy.js';
+import type { PeerOffset } from '../../hw/group-clock.js';
+import { MemberHardware } from './member-hardware.js';
 
 export interface AgentOptions {
   /** Node id, unique in the fleet (default: the host name). */
@@ -50,6 +55,11 @@ export interface AgentOptions {
    * clashes are still detected afterwards). See README "Node ids" and defaultProbeMs.
    */
   probeMs?: number | ((timers: TimerSettings) => number);
+  /**
+   * The hardware layer (board, load, clock quality, steps): shared by every member of the
+   * agent. Default: a new HardwareMonitor; false: none (no guard, no adaptation).
+   */
+  hardware?: HardwareMonitor | false;
 }
 
 export interface JoinOptions {
@@ -60,6 +70,12 @@ export interface JoinOptions {
   timed?: boolean;
   /** Deliver a member's own group messages to itself (RIAPS does). Default true. */
   deliverToSelf?: boolean;
+  /** What this member's clock must honour before it agrees to an action (README "Hardware and clocks"). */
+  clock?: Partial<ClockPolicy>;
+  /** Timer adaptation to this member's stalls and load; false turns it off. Default on. */
+  adapt?: Partial<AdaptationOptions> | false;
+  /** Why the group's timers are what they are (shown with the timer profile), e.g. "preset lan". */
+  timersReason?: string;
 }
 
 export interface GroupStatus {
@@ -78,6 +94,10 @@ export interface GroupStatus {
   lastActionErrorMs: number | null;
   /** Hard-state writes that failed (the messages depending on them were not sent). */
   persistFailures: number;
+  /** The active timer profile: the group's timers, this member's scale and why. */
+  timerProfile: Pick<TimerProfile, 'scale' | 'health' | 'reason'> & { base: TimerSettings };
+  /** This member's view of the group's clocks (see hw/group-clock.ts). */
+  clock: { peers: PeerOffset[]; skewMs: number; selfOffsetMs: number; errorMs: number | null; toleranceMs: number; unsynchronised: ClockPolicy['unsynchronised'] };
 }
 
 export interface AgentStatus {
@@ -90,6 +110,8 @@ export interface AgentStatus {
   clashes: NodeIdClash[];
   /** ZMTP heartbeat given to new connections (derived from the fastest group timers). */
   transportHeartbeat: { intervalMs: number; timeoutMs: number };
+  /** Board, load, event-loop delay and clock quality (null without the hardware layer). */
+  hardware: HardwareStatus | null;
 }
 
 /** Another agent speaking under one of this agent's member ids. See README "Node ids". */
@@ -139,6 +161,7 @@ interface Hosted {
   lastActionErrorMs: number | null;
   /** `probing`: created, listening for a clash before speaking; `running`: started. */
   phase: 'probing' | 'running';
+  hw: MemberHardware;
 }
 
 export class Agent {
@@ -164,6 +187,7 @@ export class Agent {
   private readonly spoken = new Map<string, Set<number>>();
   /** Recent group events, for GET /events. */
   readonly events = new EventLog();
+  readonly hardware: HardwareMonitor | null;
 
   constructor(private readonly opts: AgentOptions) {
     const nodeProblem = nodeNameProblem(opts.node);
@@ -174,7 +198,8 @@ export class Agent {
     this.transportHeartbeatFixed = opts.transport?.heartbeat !== undefined;
     this.clock = opts.clock ?? systemClock();
     this.store = opts.store ?? new MemoryHardStateStore();
-    this.actionTimer = new ActionTimer(() => this.clock.now().wall);
+    this.actionTimer = new ActionTimer(() => this.clock.now().wall, () => this.clock.now().mono);
+    this.hardware = opts.hardware === false ? null : opts.hardware ?? new HardwareMonitor({ wall: () => this.clock.now().wall, mono: () => this.clock.now().mono });
     const listenHost = opts.listenHost ?? '127.0.0.1';
     this.transport = new Transport({
       listenHost,
@@ -190,6 +215,7 @@ export class Agent {
     if (this.started) return this.endpoints;
     this.started = true;
     const bound = await this.transport.start();
+    this.startHardware();
     const listen = this.opts.listenHost ?? '127.0.0.1';
     const advertise = this.opts.advertiseHost ?? listen;
     if (advertise === '0.0.0.0' || advertise === '::') throw new BadArgumentsError(`listening on ${listen}: set an advertise address peers can reach`);
@@ -219,6 +245,36 @@ export class Agent {
     }
     this.log.info({ node: this.node, ...this.endpoints }, 'agent started');
     return this.endpoints;
+  }
+
+  /** Start the hardware layer: samples adapt each member's timers; a wall-clock step voids the clock estimates. */
+  private startHardware(): void {
+    const hw = this.hardware;
+    if (!hw) return;
+    hw.onSample((sample) => {
+      for (const h of this.hosted.values()) {
+        if (h.phase !== 'running') continue;
+        this.adapt(h, sample.at, sample.eventLoopDelay.maxMs, sample.cpuLoad);
+      }
+    });
+    hw.onStep((step) => {
+      const at = this.clock.now().wall;
+      this.log.warn({ stepMs: step.stepMs }, 'the wall clock stepped: clock estimates reset; waiting actions decide on their own (re-arm or cancel)');
+      for (const h of this.hosted.values()) {
+        h.hw.clock.reset();
+        this.events.add({ at, group: h.driver.core.group, member: h.driver.core.id, type: 'clockStep', stepMs: step.stepMs });
+      }
+    });
+    hw.start();
+  }
+
+  /** Feed one load sample to a member's timer adaptation (wired to the core below). */
+  private adapt(h: Hosted, atMono: number, stallMs: number, cpuLoad: number): void {
+    const changed = h.hw.adaptation.observe({ atMono, stallMs, cpuLoad });
+    if (!changed) return;
+    const core = h.driver.core;
+    this.log.info({ group: core.group, member: core.id, scale: changed.scale, timers: changed.timers, health: changed.health, reason: changed.reason }, 'timers adapted');
+    this.events.add({ at: this.clock.now().wall, group: core.group, member: core.id, type: 'timersAdapted', scale: changed.scale, health: changed.health, reason: changed.reason, timers: changed.timers });
   }
 
   /** Join a group as `component`. Joining twice returns the same Group. */
@@ -264,6 +320,7 @@ export class Agent {
       lastActionErrorMs: null,
       phase: 'probing',
       group: undefined as unknown as Group,
+      hw: new MemberHardware(core.id, timers, this.hardware, { clock: opts.clock, adapt: opts.adapt, timersReason: opts.timersReason }),
     };
     entry.group = new Group(type, instance, { driver, timed: entry.timed, leave: () => this.leave(key) });
     const firstMember = this.hosted.size === 0;
@@ -331,6 +388,7 @@ export class Agent {
     this.stopping ??= (async () => {
       await Promise.all([...this.hosted.values()].map((h) => h.group.leave()));
       this.actionTimer.close();
+      this.hardware?.stop();
       await this.opts.discovery?.stop();
       await this.transport.close();
       this.log.info({ node: this.node }, 'agent stopped');
@@ -380,7 +438,10 @@ export class Agent {
       }
       if (env.to !== '' && env.to !== core.id) continue;
       delivered = true;
-      h.driver.step((c, now) => c.receive(env, now));
+      h.driver.step((c, now) => {
+        h.hw.heard(env, now.wall, now.mono);
+        c.receive(env, now);
+      });
     }
     if (!delivered) this.drops.unknownGroup++;
   }
@@ -481,6 +542,10 @@ export class Agent {
 
   /** Sends for a member. Never throws: an envelope that cannot be encoded is counted and dropped. */
   private route(env: Envelope): void {
+    if (env.body.type === 'leaderHeartbeat') {
+      const sender = [...this.hosted.values()].find((h) => h.driver.core.group === env.group && h.driver.core.id === env.from);
+      sender?.hw.sent(env, this.clock.now().mono);
+    }
     if (env.to === '') {
       const frame = this.encode(env);
       if (frame) this.transport.publish(env.group, frame);
@@ -557,13 +622,22 @@ export class Agent {
     }
     if (event.type === 'actionScheduled') {
       const topic = event.topic;
+      const policy = h.hw.policy;
+      const stepOptions = {
+        onStep: (stepMs: number) => stepDecision(stepMs, policy),
+        stepped: (st: { when: number; stepMs: number; at: number; decision: 'rearm' | 'cancel' }) => {
+          this.log.warn({ group, ballotId: event.ballotId, ...st }, st.decision === 'cancel' ? 'action cancelled: the wall clock stepped while waiting' : 'action re-armed: the wall clock stepped while waiting');
+          this.events.add({ group, member: driver.core.id, type: 'actionStep', ballotId: event.ballotId, ...st });
+          this.guard(() => void h.group.emit('actionStep', { ballotId: event.ballotId, ...st }), group, 'actionStep');
+        },
+      };
       this.actionTimer.at(event.when, (firing) => {
         h.lastActionErrorMs = firing.errorMs;
         this.actionErrors.push(firing.errorMs);
         this.events.add({ at: firing.firedAt, group, member: driver.core.id, type: 'action', ballotId: event.ballotId, ...firing });
         this.log.info({ group, ballotId: event.ballotId, ...firing }, 'action fired');
         this.guard(() => h.group.fireAction(event.ballotId, topic, firing), group, 'action');
-      });
+      }, stepOptions);
       return;
     }
     this.guard(() => h.group.deliver(event), group, event.type);
@@ -599,6 +673,8 @@ export class Agent {
         counters: structuredClone(c.counters),
         lastActionErrorMs: h.lastActionErrorMs,
         persistFailures: h.driver.persistFailures,
+        timerProfile: (({ base, scale, health, reason }) => ({ base, scale, health, reason }))(h.hw.profile()),
+        clock: { ...h.hw.groupClock(this.clock.now().mono), toleranceMs: h.hw.policy.clockToleranceMs, unsynchronised: h.hw.policy.unsynchronised },
       };
     });
     return {
@@ -609,6 +685,7 @@ export class Agent {
       transport: this.transport.stats(),
       clashes: [...this.clashes.values()].map((c) => ({ ...c })),
       transportHeartbeat: this.transport.heartbeat(),
+      hardware: this.hardware?.snapshot() ?? null,
     };
   }
 }
