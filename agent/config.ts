@@ -6,6 +6,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, unli
 import { homedir, hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { ClockPolicyError, validateClockPolicy, type ClockPolicy } from '../hw/action-guard.js';
 import { TIMER_NAMES, TIMER_PRESETS, TimerSettingsError, validateTimers, type TimerSettings } from './core/timers.js';
 import { componentNameProblem, groupNameProblem, nodeNameProblem } from './core/names.js';
 
@@ -24,6 +25,12 @@ export interface GroupConfig {
   timers: TimerSettings;
   timed: boolean;
   deliverToSelf: boolean;
+  /** Timer adaptation to the member's stalls and load (README "Hardware and clocks"). Default true. */
+  adapt: boolean;
+  /** What a member's clock must honour before it agrees to an action. */
+  clock: ClockPolicy;
+  /** Where the timers came from, for the timer profile ("timers lan", "the default (riaps)"). */
+  timersReason: string;
 }
 
 export interface ComponentConfig {
@@ -203,11 +210,32 @@ export function parseTimers(v: unknown, field: string, base?: TimerSettings): Ti
   }
 }
 
-function parseGroup(v: unknown, field: string, defaults: { minSize: number; timers: TimerSettings }): GroupConfig {
+/** `clock: { clockToleranceMs, unsynchronised, onStep, minLeadMs }`, over `base`. */
+function parseClock(v: unknown, field: string, base?: ClockPolicy): ClockPolicy {
+  if (v === undefined) return base ?? validateClockPolicy({});
+  if (!isObject(v)) throw new ConfigError(`${field} must be a mapping of clockToleranceMs, unsynchronised, onStep, minLeadMs`);
+  try {
+    return validateClockPolicy({ ...base, ...v });
+  } catch (err) {
+    if (err instanceof ClockPolicyError) throw new ConfigError(`${field}: ${err.message}`);
+    throw err;
+  }
+}
+
+function timersReason(v: unknown, fallback: string): string {
+  if (v === undefined) return fallback;
+  if (typeof v === 'string') return `timers ${v}`;
+  return isObject(v) && typeof v.preset === 'string' ? `timers ${v.preset} (with explicit values)` : 'explicit timers';
+}
+
+function parseGroup(v: unknown, field: string, defaults: { minSize: number; timers: TimerSettings; adapt: boolean; clock: ClockPolicy; timersReason: string }): GroupConfig {
   const raw: Raw = typeof v === 'string' ? { name: v } : isObject(v) ? v : {};
   if (!isObject(v) && typeof v !== 'string') throw new ConfigError(`${field} must be "Type.instance" or a mapping with a name`);
-  unknownKeys(raw, ['name', 'minSize', 'timers', 'timed', 'deliverToSelf'], field);
+  unknownKeys(raw, ['name', 'minSize', 'timers', 'timed', 'deliverToSelf', 'adapt', 'clock'], field);
   return {
+    adapt: raw.adapt === undefined ? defaults.adapt : bool(raw.adapt, `${field}.adapt`),
+    clock: parseClock(raw.clock, `${field}.clock`, defaults.clock),
+    timersReason: timersReason(raw.timers, defaults.timersReason),
     name: named(raw.name, `${field}.name`, groupNameProblem),
     minSize: raw.minSize === undefined ? defaults.minSize : int(raw.minSize, `${field}.minSize`, 1, 1024),
     timers: raw.timers === undefined ? defaults.timers : parseTimers(raw.timers, `${field}.timers`, defaults.timers),
@@ -272,10 +300,12 @@ export function loadConfig(file: string | null, flags: Raw = {}): AgentConfig {
 }
 
 export function validateConfig(raw: Raw, baseDir = process.cwd()): AgentConfig {
-  unknownKeys(raw, ['node', 'listen', 'advertise', 'busPort', 'directPort', 'http', 'peers', 'discovery', 'interface', 'stateDir', 'resetState', 'minSize', 'timers', 'groups', 'autoVote', 'components', 'logLevel'], 'config');
+  unknownKeys(raw, ['node', 'listen', 'advertise', 'busPort', 'directPort', 'http', 'peers', 'discovery', 'interface', 'stateDir', 'resetState', 'minSize', 'timers', 'groups', 'autoVote', 'components', 'logLevel', 'adapt', 'clock'], 'config');
   const minSize = raw.minSize === undefined ? 2 : int(raw.minSize, 'minSize', 1, 1024);
   const timers = parseTimers(raw.timers, 'timers');
-  const defaults = { minSize, timers };
+  const adapt = raw.adapt === undefined ? true : bool(raw.adapt, 'adapt');
+  const clock = parseClock(raw.clock, 'clock');
+  const defaults = { minSize, timers, adapt, clock, timersReason: timersReason(raw.timers, 'the default timers (riaps)') };
   const autoVote = raw.autoVote === undefined ? 'abstain' : str(raw.autoVote, 'autoVote');
   if (!['yes', 'no', 'abstain'].includes(autoVote)) throw new ConfigError(`autoVote must be yes, no or abstain, got ${JSON.stringify(autoVote)}`);
   const http = raw.http === undefined || raw.http === null || raw.http === '' ? null : str(raw.http, 'http', /^[^\s]+:\d{1,5}$/, 'must be HOST:PORT');

@@ -4,15 +4,15 @@
  * reason travels with the vote (MemberVote.reason) and comes back to every member in the
  * result (PollResult.refusals). Pure: the runtime hands it the clock facts as plain data.
  *
- * A member refuses when
- * - the instant is too close: less lead than it needs to fire precisely (a margin plus its
- *   own event-loop delay);
+ * A member refuses when (checked in this order)
  * - its clock daemon's error bound exceeds the group's tolerance (`clockToleranceMs`);
  * - its clock is off the group's (the median of the clocks it hears) by more than the
  *   tolerance, counting the estimate's own error;
  * - its clock is unsynchronised and the policy says that matters: `refuse` always;
  *   `allow-same-host` (the default) unless every member of the group runs on this host,
- *   where all share one kernel clock; `allow` never.
+ *   where all share one kernel clock; `allow` never;
+ * - the instant is too close: less lead than it needs to fire precisely (a margin plus its
+ *   own event-loop delay).
  */
 import type { GroupClockSummary } from './group-clock.js';
 import type { ClockQuality } from './clock/quality.js';
@@ -83,9 +83,6 @@ const ms = (v: number): string => `${Math.round(v * 10) / 10} ms`;
 
 export function judgeAction(input: GuardInput, policy: ClockPolicy = DEFAULT_CLOCK_POLICY): GuardVerdict {
   const tol = policy.clockToleranceMs;
-  const lead = input.when - input.nowWall;
-  const need = policy.minLeadMs + Math.max(0, input.loopDelayMs);
-  if (lead < need) return { ok: false, reason: `clock guard: too little lead time: the instant is ${ms(lead)} away, this member needs ${ms(need)} (minLeadMs ${policy.minLeadMs} + event-loop delay ${ms(input.loopDelayMs)})` };
   const c = input.clock;
   if (c.synchronised && c.errorMs !== null && c.errorMs > tol) {
     return { ok: false, reason: `clock guard: ${c.source} bounds this clock's error at ${ms(c.errorMs)}, above the group's tolerance (${tol} ms)` };
@@ -104,6 +101,10 @@ export function judgeAction(input: GuardInput, policy: ClockPolicy = DEFAULT_CLO
       return { ok: false, reason: `clock guard: this clock is unsynchronised (${c.detail}); ${why}` };
     }
   }
+  // Last: a clock found wrong above makes its own view of the lead time meaningless.
+  const lead = input.when - input.nowWall;
+  const need = policy.minLeadMs + Math.max(0, input.loopDelayMs);
+  if (lead < need) return { ok: false, reason: `clock guard: too little lead time: the instant is ${ms(lead)} away, this member needs ${ms(need)} (minLeadMs ${policy.minLeadMs} + event-loop delay ${ms(input.loopDelayMs)})` };
   return { ok: true };
 }
 

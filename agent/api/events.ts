@@ -24,6 +24,11 @@ export interface VoteRequestEvent {
 export interface ActionVoteRequestEvent extends VoteRequestEvent {
   /** The agreed instant, wall-clock epoch ms. */
   when: number;
+  /**
+   * Set when this member's clock guard already voted no (its reason): the clock cannot
+   * honour the instant (README "Hardware and clocks"). A vote() now returns false.
+   */
+  refused?: string;
 }
 
 export interface VoteResultEvent {
@@ -35,6 +40,8 @@ export interface VoteResultEvent {
   tally: Tally;
   /** Why a poll ended without being decided by votes ('' otherwise). */
   reason: string;
+  /** The reasons voters gave with their 'no' votes, e.g. the clock guard's (empty: none). */
+  refusals: Array<{ member: MemberId; reason: string }>;
 }
 
 export interface ActionEvent {

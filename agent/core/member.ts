@@ -17,7 +17,7 @@
  */
 import { BadArgumentsError, LeftGroupError, NoLeaderError, NotLeaderError } from './errors.js';
 import type { AppEvent, HardState, Instant, Output, Random, Role } from './events.js';
-import { MAX_COUNTER, MAX_EPOCH_MS, MAX_POLL_TIMEOUT_MS } from './limits.js';
+import { MAX_COUNTER, MAX_EPOCH_MS, MAX_POLL_TIMEOUT_MS, MAX_TEXT_LENGTH } from './limits.js';
 import { MemberTable } from './membership.js';
 import {
   PROTOCOL_VERSION,
@@ -33,6 +33,7 @@ import {
   type PollResult,
   type PollSpec,
   type PollSubject,
+  type Refusal,
   type VoteReply,
   type VoteRequest,
   type VoterConfig,
@@ -118,8 +119,11 @@ export class GroupMember {
   readonly group: string;
   readonly incarnation: number;
   readonly minSize: number;
-  readonly timers: TimerSettings;
+  /** This member's own timers: the group's, scaled by the runtime's adaptation (setTimers). */
+  timers: TimerSettings;
   private readonly random: Random;
+  /** The timers each peer advertises in its heartbeats: each peer is judged by its own. */
+  private readonly advertised = new Map<MemberId, TimerSettings>();
   private readonly endpoint: string;
   private readonly deliverToSelf: boolean;
 
@@ -218,6 +222,24 @@ export class GroupMember {
     return this.table.get(member)?.endpoint ?? '';
   }
 
+  /** The timers a peer advertises (undefined until one of its heartbeats is heard). */
+  advertisedTimers(member: MemberId): TimerSettings | undefined {
+    const t = this.advertised.get(member);
+    return t ? { ...t } : undefined;
+  }
+
+  /**
+   * How long a peer may be silent: its own advertised peerTimeout (a member that scaled its
+   * timers for its stalls says so), never less than ours. Arrow: handed to the member table.
+   */
+  private readonly peerTimeoutOf = (member: MemberId): number => Math.max(this.timers.peerTimeout, this.advertised.get(member)?.peerTimeout ?? 0);
+
+  /** The timers our leader advertises, by which we judge it (ours while we have none or lead). */
+  private leaderTimers(): TimerSettings {
+    if (this.state === 'leader' || this.leaderId === null) return this.timers;
+    return this.advertised.get(this.leaderId) ?? this.timers;
+  }
+
   takeOutputs(): Output[] {
     const out = this.outputs;
     this.outputs = [];
@@ -226,7 +248,7 @@ export class GroupMember {
 
   nextDeadline(): number {
     if (!this.started || this.left) return Infinity;
-    let next = Math.min(this.heartbeatAt, this.table.nextExpiry(this.timers.peerTimeout), this.ballots.nextDeadline());
+    let next = Math.min(this.heartbeatAt, this.table.nextExpiry(this.peerTimeoutOf), this.ballots.nextDeadline());
     if (this.state !== 'leader') next = Math.min(next, this.electionAt);
     next = Math.min(next, this.silentLeaderDeadline());
     if (this.noVoteThrough === Infinity) next = Math.min(next, this.amnesiaUntil);
@@ -255,7 +277,10 @@ export class GroupMember {
     if (!this.started || this.left) return;
     this.beforeInput(now);
     const t = now.mono;
-    for (const gone of this.table.expire(t, this.timers.peerTimeout)) this.memberGone(gone, 'timeout', now);
+    for (const gone of this.table.expire(t, this.peerTimeoutOf)) {
+      this.advertised.delete(gone);
+      this.memberGone(gone, 'timeout', now);
+    }
     this.ballots.prune(t);
     for (const [id, a] of this.announced) if (t >= a.until) this.announced.delete(id);
     // A follower that has not heard its leader lead for peerTimeout has no leader (the leader's
@@ -274,7 +299,7 @@ export class GroupMember {
 
   /** When a follower gives up on a leader it no longer hears lead (Infinity: no such leader). */
   private silentLeaderDeadline(): number {
-    return this.state !== 'leader' && this.leaderId !== null ? this.leaderContact + this.timers.peerTimeout + 1 : Infinity;
+    return this.state !== 'leader' && this.leaderId !== null ? this.leaderContact + this.leaderTimers().peerTimeout + 1 : Infinity;
   }
 
   private dropSilentLeader(now: Instant): void {
@@ -308,7 +333,7 @@ export class GroupMember {
     // The quarantine runs for peerTimeout from the moment the member hears enough others to ever
     // win an election (minSize, itself included): long enough to hear every live member's term.
     // A member cut off meanwhile stays quiet, however long the cut lasts.
-    if (this.amnesiaUntil === Infinity && this.table.alive(now.mono, this.timers.peerTimeout).length >= this.minSize) {
+    if (this.amnesiaUntil === Infinity && this.table.alive(now.mono, this.peerTimeoutOf).length >= this.minSize) {
       this.amnesiaUntil = now.mono + this.timers.peerTimeout;
     }
     if (now.mono >= this.amnesiaUntil) {
@@ -352,6 +377,7 @@ export class GroupMember {
     if (env.term > this.currentTerm && this.isTermBearing(body)) {
       this.becomeFollower(env.term, body.type === 'leaderHeartbeat' ? env.from : null, now);
     }
+    if (body.type === 'memberHeartbeat' || body.type === 'leaderHeartbeat') this.advertised.set(env.from, body.timers);
     switch (body.type) {
       case 'memberHeartbeat':
         this.table.setEndpoint(env.from, body.endpoint);
@@ -452,8 +478,11 @@ export class GroupMember {
     return spec.ballotId;
   }
 
-  /** Vote on a ballot this member saw. Returns false when the vote no longer matters (already voted or decided). */
-  vote(ballotId: string, yes: boolean, now: Instant): boolean {
+  /**
+   * Vote on a ballot this member saw. Returns false when the vote no longer matters (already
+   * voted or decided). A 'no' may carry a reason every member sees in the result.
+   */
+  vote(ballotId: string, yes: boolean, now: Instant, reason?: string): boolean {
     this.assertActive();
     if (this.started) this.beforeInput(now);
     const entry = this.ballots.get(ballotId);
@@ -463,13 +492,43 @@ export class GroupMember {
     }
     if (entry.voted || !entry.seen || entry.leader === null) return false;
     entry.voted = true;
-    const body: MemberVote = { type: 'memberVote', ballotId, yes };
+    const why = !yes && reason ? reason.slice(0, MAX_TEXT_LENGTH) : undefined;
+    const body: MemberVote = { type: 'memberVote', ballotId, yes, ...(why ? { reason: why } : {}) };
     if (entry.leader === this.id) this.countVote(body, this.id, now);
     else {
       entry.vote = yes;
+      if (why) entry.reason = why;
       entry.resendAt = now.mono + this.resendInterval();
       this.sendTo(entry.leader, body);
     }
+    return true;
+  }
+
+  /**
+   * New timers for this member (the runtime's adaptation to its own stalls and load). They
+   * go out at once in a heartbeat: peers judge this member by them from then on.
+   */
+  setTimers(timers: TimerSettings, now: Instant): void {
+    this.assertActive();
+    this.timers = { ...timers };
+    if (!this.started) return;
+    this.beforeInput(now);
+    if (this.state !== 'leader') this.resetElectionTimer(now.mono, this.leaderTimers());
+    this.sendHeartbeat(now);
+  }
+
+  /**
+   * Leader only: hand leadership to `target` (a live voter), which campaigns at once, as in
+   * a graceful leave but staying in the group (a leader in poor health steps aside).
+   * Returns false when this member does not lead or `target` is no live voter.
+   */
+  handOver(target: MemberId, now: Instant): boolean {
+    this.assertActive();
+    if (this.started) this.beforeInput(now);
+    const ls = this.leaderState;
+    if (!ls || target === this.id || !this.voterConfig.voters.includes(target)) return false;
+    if (now.mono - (ls.lastActive.get(target) ?? -Infinity) > this.peerTimeoutOf(target)) return false;
+    this.sendTo(target, { type: 'timeoutNow' });
     return true;
   }
 
@@ -546,7 +605,7 @@ export class GroupMember {
     }
     this.leaderlessSince ??= now.mono;
     if (isBootstrap(this.voterConfig) || now.mono - this.leaderlessSince < this.recoverAfter()) return;
-    const alive = new Set(this.table.alive(now.mono, this.timers.peerTimeout));
+    const alive = new Set(this.table.alive(now.mono, this.peerTimeoutOf));
     if (hasQuorum(this.voterConfig.voters, alive, this.minSize)) return;
     this.leaderlessSince = now.mono;
     this.voterConfig = EMPTY_CONFIG;
@@ -575,19 +634,20 @@ export class GroupMember {
     return body.type === 'leaderHeartbeat' || body.type === 'heartbeatAck' || body.type === 'voteReply';
   }
 
-  private randomElectionTimeout(): number {
-    const { electionMin, electionMax } = this.timers;
+  private randomElectionTimeout(timers: TimerSettings): number {
+    const { electionMin, electionMax } = timers;
     return electionMin + Math.floor(this.random.next() * (electionMax - electionMin));
   }
 
-  private resetElectionTimer(mono: number): void {
-    this.electionAt = mono + this.randomElectionTimeout();
+  /** `timers`: the leader's advertised ones when it was just heard (it promised heartbeats by them). */
+  private resetElectionTimer(mono: number, timers: TimerSettings = this.timers): void {
+    this.electionAt = mono + this.randomElectionTimeout(timers);
   }
 
   /** A current leader lease: we heard the leader recently, so we refuse to help unseat it. */
   private inLease(now: Instant): boolean {
     if (this.state === 'leader') return true;
-    return this.leaderId !== null && now.mono - this.leaderContact < this.timers.electionMin;
+    return this.leaderId !== null && now.mono - this.leaderContact < this.leaderTimers().electionMin;
   }
 
   private electionTimeout(now: Instant): void {
@@ -603,7 +663,7 @@ export class GroupMember {
     let proposed: MemberId[] = [];
     if (isBootstrap(this.voterConfig)) {
       // No configuration yet: propose the members we can hear, if there are enough of them.
-      proposed = this.table.alive(now.mono, this.timers.peerTimeout);
+      proposed = this.table.alive(now.mono, this.peerTimeoutOf);
       if (proposed.length < this.minSize) return this.abandonCampaign();
       voters = proposed;
     } else {
@@ -771,7 +831,7 @@ export class GroupMember {
     this.campaign = null;
     this.setLeader(env.from);
     this.leaderContact = now.mono;
-    this.resetElectionTimer(now.mono);
+    this.resetElectionTimer(now.mono, this.leaderTimers());
     this.table.setEndpoint(env.from, hb.endpoint);
     // Only move forward: a reordered older heartbeat must not roll the configuration back.
     if (comparePosition(hb.config, this.voterConfig) > 0) this.setConfig(hb.config);
@@ -792,7 +852,7 @@ export class GroupMember {
     // Check-quorum: a leader that cannot hear a quorum steps down, so a minority side has no leader.
     const active = new Set<MemberId>();
     for (const v of this.voterConfig.voters) {
-      if (v === this.id || now.mono - (ls.lastActive.get(v) ?? -Infinity) <= this.timers.peerTimeout) active.add(v);
+      if (v === this.id || now.mono - (ls.lastActive.get(v) ?? -Infinity) <= this.peerTimeoutOf(v)) active.add(v);
     }
     if (!hasQuorum(this.voterConfig.voters, active, this.minSize)) {
       this.stepDown(now, 'lost contact with a quorum');
@@ -823,8 +883,8 @@ export class GroupMember {
     if (this.left) return;
     const voters = this.voterConfig.voters;
     for (const d of ls.departed) if (d !== this.id && !voters.includes(d)) ls.departed.delete(d);
-    const alive = new Set(this.table.alive(now.mono, this.timers.peerTimeout));
-    const dead = voters.filter((v) => v !== this.id && (ls.departed.has(v) || !alive.has(v) || now.mono - (ls.lastActive.get(v) ?? -Infinity) > this.timers.peerTimeout));
+    const alive = new Set(this.table.alive(now.mono, this.peerTimeoutOf));
+    const dead = voters.filter((v) => v !== this.id && (ls.departed.has(v) || !alive.has(v) || now.mono - (ls.lastActive.get(v) ?? -Infinity) > this.peerTimeoutOf(v)));
     let next: MemberId[] | null = null;
     if (ls.departed.has(this.id) && voters.includes(this.id)) next = voters.filter((v) => v !== this.id);
     else if (dead.length > 0 && voters.length - 1 >= this.minSize) next = voters.filter((v) => v !== dead[0]);
@@ -860,7 +920,7 @@ export class GroupMember {
     if (ls) {
       // Hand over to the most up-to-date live voter, which campaigns at once (no election timeout).
       const target = this.voterConfig.voters
-        .filter((v) => v !== this.id && now.mono - (ls.lastActive.get(v) ?? -Infinity) <= this.timers.peerTimeout)
+        .filter((v) => v !== this.id && now.mono - (ls.lastActive.get(v) ?? -Infinity) <= this.peerTimeoutOf(v))
         .sort((a, b) => comparePosition(ls.acked.get(b) ?? { term: 0, version: 0 }, ls.acked.get(a) ?? { term: 0, version: 0 }) || (a < b ? -1 : 1))[0];
       if (target !== undefined) this.sendTo(target, { type: 'timeoutNow' });
       for (const poll of [...ls.polls.values()]) this.finishPoll(poll, 'timeout', 'the leader left the group', now);
@@ -940,7 +1000,7 @@ export class GroupMember {
     entry.resendAt = now.mono + this.resendInterval();
     if (entry.leader === null || entry.leader === this.id) return;
     if (!entry.seen) return this.sendTo(entry.leader, { type: 'pollRequest', ...entry.spec });
-    this.sendTo(entry.leader, { type: 'memberVote', ballotId: entry.spec.ballotId, yes: entry.vote ?? false });
+    this.sendTo(entry.leader, { type: 'memberVote', ballotId: entry.spec.ballotId, yes: entry.vote ?? false, ...(entry.reason ? { reason: entry.reason } : {}) });
   }
 
   /** A leader repeats results on its heartbeats: twice, and an action's until its instant. */
@@ -1014,7 +1074,7 @@ export class GroupMember {
       this.sendTo(voter, announced.result);
       return;
     }
-    if (!poll || !poll.cast(voter, vote.yes)) {
+    if (!poll || !poll.cast(voter, vote.yes, vote.reason)) {
       this.counters.ignoredVotes++;
       return;
     }
@@ -1039,6 +1099,8 @@ export class GroupMember {
       tally: poll.tally(),
       reason,
     };
+    const refusals = poll.refusals();
+    if (refusals.length > 0) result.refusals = refusals;
     this.broadcast(result);
     this.announced.set(result.ballotId, { result, repeats: 2, until: now.mono + 120_000 });
     this.onPollResult(result, this.id, now);
@@ -1054,13 +1116,13 @@ export class GroupMember {
     }
     // Only the leader that opened a ballot decides it.
     if (from !== entry.leader) return void this.counters.notFromLeader++;
-    this.deliverResult(entry.spec, result.outcome, result.tally, result.reason, now);
+    this.deliverResult(entry.spec, result.outcome, result.tally, result.reason, now, result.refusals);
   }
 
-  private deliverResult(spec: PollSpec, outcome: PollResult['outcome'], tally: PollResult['tally'], reason: string, now: Instant): void {
+  private deliverResult(spec: PollSpec, outcome: PollResult['outcome'], tally: PollResult['tally'], reason: string, now: Instant, refusals?: Refusal[]): void {
     if (!this.ballots.finish(spec.ballotId, now.mono)) return;
     this.counters.pollResults[outcome]++;
-    this.emit({ type: 'voteResult', ballotId: spec.ballotId, outcome, kind: spec.kind, subject: spec.subject, when: spec.when, tally, reason });
+    this.emit({ type: 'voteResult', ballotId: spec.ballotId, outcome, kind: spec.kind, subject: spec.subject, when: spec.when, tally, reason, ...(refusals && refusals.length > 0 ? { refusals } : {}) });
     if (outcome === 'yes' && spec.subject === 'action') this.emit({ type: 'actionScheduled', ballotId: spec.ballotId, when: spec.when, topic: spec.topic });
   }
 

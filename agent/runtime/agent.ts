@@ -30,7 +30,7 @@ import { PROTOCOL_VERSION } from '../core/messages.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import { HardwareMonitor, type HardwareStatus } from '../../hw/monitor.js';
 import { onStep as stepDecision, type ClockPolicy } from '../../hw/action-guard.js';
-import type { AdaptationOptions, TimerProfile } from '../../hw/timer-policy.js';
+import { chooseHandover, type AdaptationOptions, type TimerProfile } from '../../hw/timer-policy.js';
 import type { PeerOffset } from '../../hw/group-clock.js';
 import { MemberHardware } from './member-hardware.js';
 
@@ -162,6 +162,8 @@ interface Hosted {
   /** `probing`: created, listening for a clash before speaking; `running`: started. */
   phase: 'probing' | 'running';
   hw: MemberHardware;
+  /** Monotonic time this member last became leader (null: it does not lead). */
+  leaderSince: number | null;
 }
 
 export class Agent {
@@ -268,13 +270,36 @@ export class Agent {
     hw.start();
   }
 
-  /** Feed one load sample to a member's timer adaptation (wired to the core below). */
+  /**
+   * Feed one load sample to a member's timer adaptation: new timers go to the core (and out in
+   * a heartbeat); a leader in poor health hands over to a healthier live voter.
+   */
   private adapt(h: Hosted, atMono: number, stallMs: number, cpuLoad: number): void {
     const changed = h.hw.adaptation.observe({ atMono, stallMs, cpuLoad });
-    if (!changed) return;
     const core = h.driver.core;
-    this.log.info({ group: core.group, member: core.id, scale: changed.scale, timers: changed.timers, health: changed.health, reason: changed.reason }, 'timers adapted');
-    this.events.add({ at: this.clock.now().wall, group: core.group, member: core.id, type: 'timersAdapted', scale: changed.scale, health: changed.health, reason: changed.reason, timers: changed.timers });
+    if (changed) {
+      this.log.info({ group: core.group, member: core.id, scale: changed.scale, timers: changed.timers, health: changed.health, reason: changed.reason }, 'timers adapted');
+      this.events.add({ at: this.clock.now().wall, group: core.group, member: core.id, type: 'timersAdapted', scale: changed.scale, health: changed.health, reason: changed.reason, timers: changed.timers });
+      h.driver.step((c, now) => c.setTimers(changed.timers, now));
+    }
+    if (!core.isLeader() || h.leaderSince === null || core.hasLeft()) return;
+    const profile = h.hw.profile();
+    const members = new Set(core.members());
+    const target = chooseHandover({
+      isLeader: true,
+      health: profile.health,
+      leaderForMs: atMono - h.leaderSince,
+      // Long enough that a hand-over cannot chase a stall around the group.
+      minTenureMs: 10 * profile.base.peerTimeout,
+      ownElectionMin: core.timers.electionMin,
+      voters: core.config().voters.filter((v) => v !== core.id).map((id) => ({ id, alive: members.has(id), electionMin: core.advertisedTimers(id)?.electionMin ?? Infinity })),
+    });
+    if (target === null) return;
+    const handed = h.driver.step((c, now) => c.handOver(target, now));
+    if (handed) {
+      this.log.warn({ group: core.group, member: core.id, to: target, health: profile.health, reason: profile.reason }, 'handing leadership over: this member is in poor health and a healthier voter exists');
+      this.events.add({ at: this.clock.now().wall, group: core.group, member: core.id, type: 'leaderHandOver', to: target, reason: profile.reason });
+    }
   }
 
   /** Join a group as `component`. Joining twice returns the same Group. */
@@ -321,6 +346,7 @@ export class Agent {
       phase: 'probing',
       group: undefined as unknown as Group,
       hw: new MemberHardware(core.id, timers, this.hardware, { clock: opts.clock, adapt: opts.adapt, timersReason: opts.timersReason }),
+      leaderSince: null,
     };
     entry.group = new Group(type, instance, { driver, timed: entry.timed, leave: () => this.leave(key) });
     const firstMember = this.hosted.size === 0;
@@ -616,6 +642,9 @@ export class Agent {
       h.onLeft?.();
       return;
     }
+    if (event.type === 'leaderElected') h.leaderSince = event.leader === driver.core.id ? this.clock.now().mono : null;
+    else if (event.type === 'leaderExited' && event.leader === driver.core.id) h.leaderSince = null;
+    if (event.type === 'voteRequest' && event.subject === 'action' && event.canVote) this.guardAction(h, driver, event.ballotId, event.when);
     this.events.add({ at: this.clock.now().wall, group, ...describe(event), member: driver.core.id });
     if (event.type === 'leaderElected' || event.type === 'leaderExited' || event.type === 'memberJoined' || event.type === 'memberLeft') {
       this.log.info({ group, self: driver.core.id, ...event }, event.type);
@@ -641,6 +670,22 @@ export class Agent {
       return;
     }
     this.guard(() => h.group.deliver(event), group, event.type);
+  }
+
+  /**
+   * The action guard (hw/action-guard.ts): a member whose clock cannot honour the instant
+   * votes no at once, with the reason, before the application sees the request.
+   */
+  private guardAction(h: Hosted, driver: MemberDriver, ballotId: string, when: number): void {
+    const core = driver.core;
+    const now = this.clock.now();
+    const endpoints = core.members().map((m) => (m === core.id ? this.endpoints.direct : core.endpointOf(m)));
+    const verdict = h.hw.judge(when, now.wall, now.mono, endpoints);
+    if (verdict.ok) return;
+    h.group.refusedByGuard.set(ballotId, verdict.reason);
+    this.log.warn({ group: core.group, member: core.id, ballotId, when, reason: verdict.reason }, 'voting no on an action: this clock cannot honour its instant');
+    this.events.add({ at: now.wall, group: core.group, member: core.id, type: 'actionRefused', ballotId, when, reason: verdict.reason });
+    driver.step((c, n) => c.vote(ballotId, false, n, verdict.reason));
   }
 
   /** An application handler that throws is logged and counted; it never takes the agent down. */
