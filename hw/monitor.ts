@@ -36,6 +36,11 @@ export interface HardwareMonitorOptions {
   boardSources?: BoardSources;
   /** Do not run the clock tools at all (tests): the clock is reported as given. */
   clock?: ClockQuality;
+  /**
+   * Samples this soon after start are kept for status but not handed to listeners: loading
+   * modules and the first JIT make a stall no board has in steady state. Default 3000 ms.
+   */
+  warmupMs?: number;
 }
 
 export class HardwareMonitor {
@@ -51,6 +56,7 @@ export class HardwareMonitor {
   private readonly wall: () => number;
   private readonly mono: () => number;
   private started = false;
+  private startedAt = 0;
 
   constructor(private readonly opts: HardwareMonitorOptions = {}) {
     this.sampler = new LoadSampler(opts.sampleEveryMs ?? 1000);
@@ -64,6 +70,7 @@ export class HardwareMonitor {
         this.lastStep = { stepMs: step.stepMs, at: this.wall() };
         for (const fn of this.stepListeners) fn(step);
       }
+      if (s.at - this.startedAt < (this.opts.warmupMs ?? 3000)) return;
       for (const fn of this.sampleListeners) fn(s);
     });
   }
@@ -78,6 +85,7 @@ export class HardwareMonitor {
   start(): void {
     if (this.started) return;
     this.started = true;
+    this.startedAt = performance.now();
     this.steps.observe(this.mono(), this.wall());
     this.sampler.start();
     void readBoard(this.opts.boardSources).then((b) => (this.board = b));

@@ -9,7 +9,10 @@
  *   `upFraction` of the current electionMin. Followers wait electionMin without a leader
  *   heartbeat before they campaign, so a leader that stalls longer than that loses its
  *   group. The scale becomes the least power of two that fits the stall under that fraction.
- *   A CPU saturated for `saturatedSamples` samples in a row scales by at least 2.
+ *   This agent's process busy (`saturatedLoad` of a core or more) for `saturatedSamples`
+ *   samples in a row scales by at least 2: it cannot answer in time. Other processes'
+ *   load does not count by itself: it matters only when it stalls this loop, which the
+ *   stall rule sees.
  * - Down, one step at a time: after `quietMs` without a stall that the lower step could
  *   not absorb under `downFraction` (< upFraction: hysteresis) and without saturation.
  * - Health: `good` at scale 1, `strained` when scaled, `poor` when even the largest scale
@@ -28,7 +31,7 @@ export interface AdaptationOptions {
   quietMs: number;
   /** Largest scale (a power of two). Default 8. */
   maxScale: number;
-  /** CPU busy fraction counted as saturated. Default 0.95. */
+  /** This process's CPU use (in cores) counted as saturated. Default 0.95. */
   saturatedLoad: number;
   saturatedSamples: number;
 }
@@ -41,7 +44,7 @@ export interface HealthSample {
   atMono: number;
   /** Longest event-loop stall in the sample, ms. */
   stallMs: number;
-  /** Machine CPU busy fraction, 0..1. */
+  /** This agent's CPU use, in cores. */
   cpuLoad: number;
 }
 
@@ -101,7 +104,7 @@ export class TimerAdaptation {
       target = Math.min(target, o.maxScale);
       this.lastTrouble = s.atMono;
       if (target !== this.scaleNow) {
-        why = saturated && s.stallMs <= budget(before) ? `CPU saturated (${Math.round(s.cpuLoad * 100)} % for ${this.saturatedRun} samples)` : `a ${Math.round(s.stallMs)} ms stall, over ${Math.round(o.upFraction * 100)} % of electionMin (${Math.round(em * before)} ms)`;
+        why = saturated && s.stallMs <= budget(before) ? `process CPU saturated (${Math.round(s.cpuLoad * 100)} % of a core for ${this.saturatedRun} samples)` : `a ${Math.round(s.stallMs)} ms stall, over ${Math.round(o.upFraction * 100)} % of electionMin (${Math.round(em * before)} ms)`;
         this.scaleNow = target;
       }
     } else if (s.stallMs > o.downFraction * em * (this.scaleNow / 2) || saturated) {

@@ -256,7 +256,7 @@ export class Agent {
     hw.onSample((sample) => {
       for (const h of this.hosted.values()) {
         if (h.phase !== 'running') continue;
-        this.adapt(h, sample.at, sample.eventLoopDelay.maxMs, sample.cpuLoad);
+        this.adapt(h, sample.at, sample.eventLoopDelay.maxMs, sample.processCpu);
       }
     });
     hw.onStep((step) => {

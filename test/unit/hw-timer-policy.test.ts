@@ -59,12 +59,12 @@ t.test('hysteresis: stalls between the down and up thresholds hold the scale; no
   t.equal(a.profile().scale, 4);
 });
 
-t.test('load: a saturated CPU scales by 2; poor health at the largest scale; off means off', async (t) => {
+t.test('load: this process saturating a core scales by 2; poor health at the largest scale; off means off', async (t) => {
   const a = new TimerAdaptation(LAN, { saturatedSamples: 3 });
   for (let i = 0; i < 2; i++) t.equal(a.observe({ atMono: i * 1000, stallMs: 1, cpuLoad: 0.99 }), null);
   const p = a.observe({ atMono: 3000, stallMs: 1, cpuLoad: 0.99 });
   t.equal(p?.scale, 2);
-  t.match(p?.reason, /CPU saturated \(99 % for 3 samples\)/);
+  t.match(p?.reason, /process CPU saturated \(99 % of a core for 3 samples\)/);
   t.equal(p?.health, 'poor', 'saturated is poor');
   const b = new TimerAdaptation(LAN, { maxScale: 4 });
   b.observe({ atMono: 0, stallMs: 5000, cpuLoad: 0 });
