@@ -16,12 +16,25 @@ export interface StallRun {
   scales: number[];
 }
 
-export async function runStall(opts: { adapt: boolean; durationMs: number; blockMs?: number; everyMs?: number; register?: (c: AgentCluster) => void }): Promise<StallRun> {
+export interface StallOptions {
+  adapt: boolean;
+  blockMs?: number;
+  everyMs?: number;
+  /** Stall while leading (the issue's case, default) or while following. */
+  while?: 'leading' | 'following';
+}
+
+/** Three agents hosting the stalling component in group Stall.a with `lan` timers. */
+export function stallCluster(opts: StallOptions): Promise<AgentCluster> {
   const config = {
     adapt: opts.adapt,
-    components: [{ name: 'worker', module: join(FIXTURES, 'stall-leader.ts'), groups: [{ name: 'Stall.a', timers: 'lan' }], settings: { blockMs: opts.blockMs ?? 700, everyMs: opts.everyMs ?? 3000 } }],
+    components: [{ name: 'worker', module: join(FIXTURES, 'stall-leader.ts'), groups: [{ name: 'Stall.a', timers: 'lan' }], settings: { blockMs: opts.blockMs ?? 700, everyMs: opts.everyMs ?? 3000, while: opts.while ?? 'leading' } }],
   };
-  const cluster = await AgentCluster.create([0, 1, 2].map(() => ({ groups: [], timers: 'lan', minSize: 2, config })));
+  return AgentCluster.create([0, 1, 2].map(() => ({ groups: [], timers: 'lan', minSize: 2, config })));
+}
+
+export async function runStall(opts: StallOptions & { durationMs: number; register?: (c: AgentCluster) => void }): Promise<StallRun> {
+  const cluster = await stallCluster(opts);
   opts.register?.(cluster);
   const t0 = Date.now();
   try {
