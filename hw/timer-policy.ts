@@ -19,7 +19,7 @@
  *   cannot absorb the stalls or the CPU is saturated. A poor leader hands over to a
  *   healthier voter (see {@link chooseHandover}).
  */
-import type { TimerSettings } from '../agent/core/timers.js';
+import { scaleTimers, TIMER_SCALES, type TimerSettings } from '../agent/core/timers.js';
 import { isSlowBoard, type BoardInfo } from './board.js';
 
 export interface AdaptationOptions {
@@ -36,7 +36,8 @@ export interface AdaptationOptions {
   saturatedSamples: number;
 }
 
-export const DEFAULT_ADAPTATION: AdaptationOptions = { enabled: true, upFraction: 0.5, downFraction: 0.25, quietMs: 120_000, maxScale: 8, saturatedLoad: 0.95, saturatedSamples: 5 };
+/** maxScale: the largest of the core's TIMER_SCALES, the scales peers accept as adapted (settings-check.ts). */
+export const DEFAULT_ADAPTATION: AdaptationOptions = { enabled: true, upFraction: 0.5, downFraction: 0.25, quietMs: 120_000, maxScale: Math.max(...TIMER_SCALES), saturatedLoad: 0.95, saturatedSamples: 5 };
 
 export type Health = 'good' | 'strained' | 'poor';
 
@@ -58,11 +59,7 @@ export interface TimerProfile {
   reason: string;
 }
 
-/** Liveness timers times `scale`; the poll timeout is the application's and stays. */
-export function scaleTimers(base: TimerSettings, scale: number): TimerSettings {
-  const cap = (v: number): number => Math.min(3_600_000, Math.round(v * scale));
-  return { heartbeat: cap(base.heartbeat), electionMin: cap(base.electionMin), electionMax: cap(base.electionMax), peerTimeout: cap(base.peerTimeout), consensusTimeout: base.consensusTimeout };
-}
+export { scaleTimers };
 
 export class TimerAdaptation {
   private scaleNow = 1;

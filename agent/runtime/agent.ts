@@ -95,9 +95,23 @@ export interface GroupStatus {
   /** Hard-state writes that failed (the messages depending on them were not sent). */
   persistFailures: number;
   /** The active timer profile: the group's timers, this member's scale and why. */
-  timerProfile: Pick<TimerProfile, 'scale' | 'health' | 'reason'> & { base: TimerSettings };
+  timerProfile?: Pick<TimerProfile, 'scale' | 'health' | 'reason'> & { base: TimerSettings };
   /** This member's view of the group's clocks (see hw/group-clock.ts). */
-  clock: { peers: PeerOffset[]; skewMs: number; selfOffsetMs: number; errorMs: number | null; toleranceMs: number; unsynchronised: ClockPolicy['unsynchronised'] };
+  clock?: { peers: PeerOffset[]; skewMs: number; selfOffsetMs: number; errorMs: number | null; toleranceMs: number; unsynchronised: ClockPolicy['unsynchronised'] };
+  /** Every member this one knows (itself included), for `cohort members`. */
+  memberInfo: MemberInfo[];
+}
+
+/** One member as another sees it. */
+export interface MemberInfo {
+  id: MemberId;
+  /** The direct endpoint it advertises ('' until heard). */
+  endpoint: string;
+  incarnation: number;
+  /** How long ago it was last heard, ms (0 for the reporting member itself). */
+  lastHeardMs: number;
+  /** Clock offset to the reporting member, ms, when the hardware layer measures it (else absent). */
+  clockOffsetMs?: number;
 }
 
 export interface AgentStatus {
@@ -111,7 +125,7 @@ export interface AgentStatus {
   /** ZMTP heartbeat given to new connections (derived from the fastest group timers). */
   transportHeartbeat: { intervalMs: number; timeoutMs: number };
   /** Board, load, event-loop delay and clock quality (null without the hardware layer). */
-  hardware: HardwareStatus | null;
+  hardware?: HardwareStatus | null;
 }
 
 /** Another agent speaking under one of this agent's member ids. See README "Node ids". */
@@ -245,7 +259,7 @@ export class Agent {
       });
       await discovery.start({ node: this.node, bus: this.endpoints.bus, direct: this.endpoints.direct, protocol: PROTOCOL_VERSION });
     }
-    this.log.info({ node: this.node, ...this.endpoints }, 'agent started');
+    this.log.info({ ...this.endpoints }, 'agent started');
     return this.endpoints;
   }
 
@@ -413,11 +427,14 @@ export class Agent {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await Promise.all([...this.hosted.values()].map((h) => h.group.leave()));
+      // Events the members produced while leaving (a leader's leaderExited) are delivered on a
+      // later turn: let them out first, so the log reads in the order things happened.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       this.actionTimer.close();
       this.hardware?.stop();
       await this.opts.discovery?.stop();
       await this.transport.close();
-      this.log.info({ node: this.node }, 'agent stopped');
+      this.log.info('agent stopped');
     })();
     return this.stopping;
   }
@@ -649,6 +666,11 @@ export class Agent {
     if (event.type === 'leaderElected' || event.type === 'leaderExited' || event.type === 'memberJoined' || event.type === 'memberLeft') {
       this.log.info({ group, self: driver.core.id, ...event }, event.type);
     }
+    if (event.type === 'configMismatch') {
+      // A configuration error for the operator, not an application event (the core rate-limits it per sender).
+      this.log.warn({ group, self: driver.core.id, member: event.member, differences: event.differences }, 'a member of the group has different group settings (minSize or timers): fix the configuration');
+      return;
+    }
     if (event.type === 'actionScheduled') {
       const topic = event.topic;
       const policy = h.hw.policy;
@@ -663,8 +685,9 @@ export class Agent {
       this.actionTimer.at(event.when, (firing) => {
         h.lastActionErrorMs = firing.errorMs;
         this.actionErrors.push(firing.errorMs);
-        this.events.add({ at: firing.firedAt, group, member: driver.core.id, type: 'action', ballotId: event.ballotId, ...firing });
-        this.log.info({ group, ballotId: event.ballotId, ...firing }, 'action fired');
+        const action = preview(topic);
+        this.events.add({ at: firing.firedAt, group, member: driver.core.id, type: 'action', ballotId: event.ballotId, action, ...firing });
+        this.log.info({ group, ballotId: event.ballotId, action, ...firing }, `action fired: ${action}`);
         this.guard(() => h.group.fireAction(event.ballotId, topic, firing), group, 'action');
       }, stepOptions);
       return;
@@ -701,6 +724,7 @@ export class Agent {
   // ------------------------------------------------------------------ status
 
   status(): AgentStatus {
+    const mono = this.clock.now().mono;
     const groups = [...this.hosted.values()].map((h): GroupStatus => {
       const c = h.driver.core;
       return {
@@ -720,6 +744,12 @@ export class Agent {
         persistFailures: h.driver.persistFailures,
         timerProfile: (({ base, scale, health, reason }) => ({ base, scale, health, reason }))(h.hw.profile()),
         clock: { ...h.hw.groupClock(this.clock.now().mono), toleranceMs: h.hw.policy.clockToleranceMs, unsynchronised: h.hw.policy.unsynchronised },
+        memberInfo: c.memberRecords().map((r) => ({
+          id: r.id,
+          endpoint: r.id === c.id ? this.endpoints.direct : r.endpoint,
+          incarnation: r.incarnation,
+          lastHeardMs: r.id === c.id ? 0 : Math.max(0, Math.round(mono - r.lastHeard)),
+        })),
       };
     });
     return {

@@ -74,7 +74,7 @@ t.test('clock guard: shifted 50 ms passes, 2 s refuses with the reason, steps of
   // Let heartbeats build the clock estimates.
   clocks[2]!.shift = 50;
   await sleep(1500);
-  const s50 = agents[2]!.status().groups[0]!.clock;
+  const s50 = agents[2]!.status().groups[0]!.clock!;
   t.ok(Math.abs(s50.selfOffsetMs - 50) < 20, `the shifted member sees itself ${s50.selfOffsetMs.toFixed(1)} ms off the group`);
   const a50 = await act(2500);
   t.same(a50.rs.map((r) => r.outcome), ['yes', 'yes', 'yes'], 'shifted 50 ms: the action passes');
@@ -92,7 +92,7 @@ t.test('clock guard: shifted 50 ms passes, 2 s refuses with the reason, steps of
   }
   t.comment(`shifted 2 s: ${a2s.rs[0]!.refusals[0]?.reason}`);
   t.ok(a2s.fired.every((f) => f === null), 'nothing fires');
-  const skew = agents[0]!.status().groups[0]!.clock.skewMs;
+  const skew = agents[0]!.status().groups[0]!.clock!.skewMs;
   t.ok(skew > 1900, `the group's skew shows on the others too: ${skew.toFixed(0)} ms`);
 
   for (const step of [10_000, -10_000, 50]) {

@@ -27,10 +27,10 @@ t.test("a healthy leader's crash is detected within lan's bound by followers wit
   const leaderIdx = cluster.indexOf(first.leader);
   const followers = cluster.live().filter((i) => i !== leaderIdx);
   await cluster.waitFor(async () => {
-    const scales = await Promise.all(followers.map(async (i) => (await cluster.status(i)).groups.find((g) => g.group === 'Stall.a')?.timerProfile.scale ?? 1));
+    const scales = await Promise.all(followers.map(async (i) => (await cluster.status(i)).groups.find((g) => g.group === 'Stall.a')?.timerProfile?.scale ?? 1));
     return scales.every((s) => s >= 4);
   }, 20_000, 'the followers to scale their timers');
-  const leaderScale = (await cluster.status(leaderIdx)).groups.find((g) => g.group === 'Stall.a')?.timerProfile.scale;
+  const leaderScale = (await cluster.status(leaderIdx)).groups.find((g) => g.group === 'Stall.a')?.timerProfile?.scale;
   t.equal(leaderScale, 1, 'the leader itself is healthy (x1)');
   const t0 = performance.now();
   await cluster.kill(leaderIdx, 'SIGKILL');
