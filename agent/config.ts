@@ -206,7 +206,9 @@ export function inspectStateDir(dir: string, field: string): void {
       break;
     } catch (err) {
       if (err instanceof EnvironmentError) throw err;
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new EnvironmentError(`${field} ${dir} cannot be used: ${(err as Error).message}`);
+      // ENOTDIR: some ancestor is a file; walk up to it and name it.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new EnvironmentError(`${field} ${dir} cannot be used: ${(err as Error).message}`);
       const up = dirname(probe);
       if (up === probe) return;
       probe = up;
