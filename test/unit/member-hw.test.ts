@@ -128,3 +128,16 @@ t.test("a no vote's reason reaches the result, for the voter and everyone", asyn
   const yes = sends(c.takeOutputs()).find((e) => e.body.type === 'memberVote');
   t.same(yes?.body, { type: 'memberVote', ballotId: 'a#1.10', yes: true }, 'a yes carries no reason');
 });
+
+t.test('the settings check takes an adapted member (the group timers times a TIMER_SCALE) for what it is', async (t) => {
+  const a = member('a');
+  const x4 = { ...DEFAULT_TIMERS, heartbeat: 4000, electionMin: 6000, electionMax: 8000, peerTimeout: 12000 };
+  a.receive(memberHb('b', x4), at(10));
+  t.equal(a.counters.configMismatches, 0, 'x4 of the group timers: adapted, not misconfigured');
+  a.receive(memberHb('c', { ...DEFAULT_TIMERS, electionMin: 1600 }), at(20));
+  t.equal(a.counters.configMismatches, 1, 'a different electionMin alone is a configuration error');
+  // Our own adaptation does not make everyone else look misconfigured.
+  a.setTimers(x4, at(30));
+  a.receive(memberHb('b', DEFAULT_TIMERS), at(40));
+  t.equal(a.counters.configMismatches, 1, 'compared with the group timers, not our adapted ones');
+});
