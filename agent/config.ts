@@ -7,6 +7,8 @@ import { homedir, hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ClockPolicyError, validateClockPolicy, type ClockPolicy } from '../hw/action-guard.js';
+import { boardAtStart } from '../hw/board.js';
+import { chooseAutoPreset } from '../hw/timer-policy.js';
 import { TIMER_NAMES, TIMER_PRESETS, TimerSettingsError, validateTimers, type TimerSettings } from './core/timers.js';
 import { componentNameProblem, groupNameProblem, nodeNameProblem } from './core/names.js';
 
@@ -262,8 +264,10 @@ export function parseTimers(v: unknown, field: string, base?: TimerSettings): Ti
   if (typeof v === 'string') {
     for (const part of v.split(',').map((p) => p.trim()).filter(Boolean)) {
       const [k, val] = part.split('=');
-      if (val === undefined) {
-        if (!(k! in TIMER_PRESETS)) throw new ConfigError(`${field}: "${k}" is neither name=value nor a preset (${Object.keys(TIMER_PRESETS).join(', ')})`);
+      if (val === undefined && k === 'auto') {
+        preset = TIMER_PRESETS[chooseAutoPreset(boardAtStart(), null).preset];
+      } else if (val === undefined) {
+        if (!(k! in TIMER_PRESETS)) throw new ConfigError(`${field}: "${k}" is neither name=value nor a preset (${Object.keys(TIMER_PRESETS).join(', ')}, auto)`);
         preset = TIMER_PRESETS[k as keyof typeof TIMER_PRESETS];
       } else {
         if (!/^\d+$/.test(val.trim())) throw new ConfigError(`${field}.${k} must be a whole number of ms, got ${JSON.stringify(val)}`);
@@ -272,7 +276,10 @@ export function parseTimers(v: unknown, field: string, base?: TimerSettings): Ti
     }
   } else if (isObject(v)) {
     partial = { ...v };
-    if (typeof partial.preset === 'string') {
+    if (partial.preset === 'auto') {
+      preset = TIMER_PRESETS[chooseAutoPreset(boardAtStart(), null).preset];
+      delete partial.preset;
+    } else if (typeof partial.preset === 'string') {
       const name = partial.preset;
       if (!(name in TIMER_PRESETS)) throw new ConfigError(`${field}.preset must be one of ${Object.keys(TIMER_PRESETS).join(', ')}, got ${JSON.stringify(name)}`);
       preset = TIMER_PRESETS[name as keyof typeof TIMER_PRESETS];
@@ -303,6 +310,8 @@ function parseClock(v: unknown, field: string, base?: ClockPolicy): ClockPolicy 
 
 function timersReason(v: unknown, fallback: string): string {
   if (v === undefined) return fallback;
+  const auto = typeof v === 'string' ? v.split(',').some((p) => p.trim() === 'auto') : isObject(v) && v.preset === 'auto';
+  if (auto) return `${chooseAutoPreset(boardAtStart(), null).reason} (timers ${typeof v === 'string' ? v : 'auto'})`;
   if (typeof v === 'string') return `timers ${v}`;
   return isObject(v) && typeof v.preset === 'string' ? `timers ${v.preset} (with explicit values)` : 'explicit timers';
 }

@@ -4,6 +4,7 @@
  * CPU and OS facts from `systeminformation`. Read once, asynchronously and with a
  * timeout: systeminformation shells out and takes tens to hundreds of milliseconds.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 
@@ -65,6 +66,20 @@ export async function readBoard(sources: BoardSources = defaultBoardSources, tim
     cpu: { brand: si?.brand ?? os.cpus()[0]?.model ?? 'unknown', speedGHz: si?.speedGHz ?? null },
     os: { distro: si?.distro ?? os.type(), release: si?.release ?? os.release(), kernel: si?.kernel ?? os.release() },
   };
+}
+
+/**
+ * The little a configuration needs at load time (for the `auto` timer preset), read
+ * synchronously: the device-tree model (a small /proc file) and the core count.
+ */
+export function boardAtStart(): Pick<BoardInfo, 'model' | 'cores'> {
+  let model = 'unknown';
+  try {
+    model = readFileSync('/proc/device-tree/model', 'utf8').replace(/\0+$/, '').trim() || 'unknown';
+  } catch {
+    // no device tree (x86, containers): the core count decides
+  }
+  return { model, cores: os.availableParallelism?.() ?? os.cpus().length };
 }
 
 /** Boards known to be slow enough that the `lan` timers are out of reach (ARM Cortex-A8/A7 class). */

@@ -3,6 +3,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { TIMER_PRESETS, validateTimers } from '../../agent/core/timers.js';
 import { TimerAdaptation, chooseAutoPreset, chooseHandover, scaleTimers } from '../../hw/timer-policy.js';
+import { validateConfig } from '../../agent/config.js';
 
 const LAN = { ...TIMER_PRESETS.lan };
 
@@ -95,4 +96,13 @@ t.test('auto preset: board and round trip', async (t) => {
   t.equal(chooseAutoPreset({ model: 'Raspberry Pi 5 Model B Rev 1.0', cores: 4 }, 12).preset, 'riaps');
   t.equal(chooseAutoPreset({ model: 'x', cores: 8 }, 80).preset, 'slow');
   t.match(chooseAutoPreset({ model: 'Docker Container', cores: 2 }, null).reason, /auto: Docker Container, 2 cores/);
+});
+
+t.test('config: timers auto picks a preset from this board and says why', async (t) => {
+  const c = validateConfig({ node: 'x', stateDir: 'none', groups: [{ name: 'A.b', timers: 'auto' }, { name: 'A.c', timers: { preset: 'auto', consensusTimeout: 2000 } }] });
+  const presets: number[] = Object.values(TIMER_PRESETS).map((p) => p.electionMin);
+  t.ok(presets.includes(c.groups[0]!.timers.electionMin), `auto → electionMin ${c.groups[0]!.timers.electionMin}`);
+  t.match(c.groups[0]!.timersReason, /^auto: .* \(timers auto\)$/);
+  t.equal(c.groups[1]!.timers.consensusTimeout, 2000, 'explicit values still apply over auto');
+  t.throws(() => validateConfig({ node: 'x', stateDir: 'none', timers: 'fast' }), /neither name=value nor a preset \(riaps, lan, slow, auto\)/);
 });
