@@ -241,8 +241,9 @@ function statusCommand(program: Command): void {
       if (o.json) process.stdout.write(`${JSON.stringify(targets.length === 1 ? ok[0]?.status ?? null : ok.map((r) => r.status), null, 2)}\n`);
       else if (ok.length) {
         process.stdout.write(formatStatusTable(ok.map((r) => r.status), targets.length > 1 ? ok.map((r) => r.target) : undefined));
-        // The hardware layer's short form: board, load, clock; timer profile and skew per group.
-        for (const r of ok) process.stdout.write(`${targets.length > 1 ? `${r.target}: ` : ''}${formatHardware(r.status)}`);
+        // The hardware layer's short form (board, load, clock; timer profile and skew per group)
+        // for one agent; over several, the table stays one row per member (--json has it all).
+        if (targets.length === 1 && ok[0]) process.stdout.write(formatHardware(ok[0].status));
       }
       process.exitCode = failed ? 1 : 0;
     });
