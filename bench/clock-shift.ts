@@ -29,14 +29,14 @@ const cluster = await AgentCluster.create(specs);
 const rows: Array<Record<string, string>> = [];
 try {
   await cluster.waitForCommonLeader('G.a', { members: 3, timeoutMs: 30_000 });
-  const scenario = async (name: string, shift: number, step: number | null) => {
+  const scenario = async (name: string, shift: number, step: number | null, kind: 'majority' | 'consensus' = 'consensus') => {
     setOffset(shift);
     await sleep(2500); // libfaketime re-reads the file within 1 s; the monitor sees the step; fresh clock samples
     const after = await Promise.all([0, 1, 2].map((i) => cluster.lastSeq(i)));
-    const inMs = 3000;
-    const { ballotId } = await cluster.postOk<{ ballotId: string; when: number }>(0, '/groups/G.a/action', { action: name, inMs, kind: 'majority', timeoutMs: 1000 });
+    const inMs = 6000;
+    const { ballotId } = await cluster.postOk<{ ballotId: string; when: number }>(0, '/groups/G.a/action', { action: name, inMs, kind, timeoutMs: 1000 });
     if (step !== null) {
-      await sleep(1500);
+      await sleep(1000);
       setOffset(shift + step);
     }
     await sleep(inMs + 2500);
@@ -45,18 +45,20 @@ try {
     const refusals = (result?.refusals as Array<{ member: string; reason: string }> | undefined) ?? [];
     const fired = per.map((evs) => evs.find((e) => e.type === 'action'));
     const stepped = per[2]!.find((e) => e.type === 'actionStep');
+    const skipped = per[2]!.find((e) => e.type === 'actionSkipped');
     const n3 = (await cluster.status(2)).groups[0]?.clock;
     rows.push({
-      scenario: name,
+      scenario: `${name}${kind === 'majority' && !name.includes('majority') ? ' (majority)' : ''}`,
       result: `${result?.outcome ?? '?'} (yes ${(result?.tally as { yes: number } | undefined)?.yes ?? '?'} of 3)`,
       'n3 refusal': refusals.find((r) => r.member === 'n3/agent')?.reason ?? '-',
       'n3 offset seen by n3 (ms)': n3 ? n3.selfOffsetMs.toFixed(1) : '-',
       fired: fired.map((f, i) => (f ? `n${i + 1} ${(f.errorMs as number).toFixed(1)}${(f.stepMs as number) ? ` (step ${(f.stepMs as number).toFixed(0)})` : ''}` : `n${i + 1} -`)).join(', '),
-      'n3 step event': stepped ? `${stepped.decision} (${(stepped.stepMs as number).toFixed(0)} ms)` : '-',
+      'n3 step event': stepped ? `${stepped.decision} (${(stepped.stepMs as number).toFixed(0)} ms)` : skipped ? 'skipped (refused)' : '-',
     });
   };
   await scenario('n3 shifted +50 ms', 0.05, null);
-  await scenario('n3 shifted +2 s', 2, null);
+  await scenario('n3 shifted +2 s (consensus)', 2, null);
+  await scenario('n3 shifted +2 s (majority)', 2, null, 'majority');
   await scenario('n3 stepped +10 s mid-wait', 0, 10);
   await scenario('n3 stepped -10 s mid-wait', 0, -10);
   await scenario('n3 stepped +50 ms mid-wait', 0, 0.05);

@@ -68,6 +68,14 @@ export interface ActionStepEvent {
   decision: 'rearm' | 'cancel';
 }
 
+/** The group passed an action this member's clock guard voted no on: it does not fire here. */
+export interface ActionSkippedEvent {
+  ballotId: string;
+  when: number;
+  /** The guard's reason. */
+  reason: string;
+}
+
 export interface GroupEventMap {
   message: [GroupMessage];
   messageToLeader: [GroupMessage];
@@ -77,6 +85,7 @@ export interface GroupEventMap {
   voteResult: [VoteResultEvent];
   action: [ActionEvent];
   actionStep: [ActionStepEvent];
+  actionSkipped: [ActionSkippedEvent];
   memberJoined: [{ member: MemberId }];
   memberLeft: [{ member: MemberId; reason: 'left' | 'timeout' }];
   leaderElected: [{ leader: MemberId; term: number }];

@@ -74,6 +74,7 @@ export const HANDLERS: Record<GroupEventName, string> = {
   voteResult: 'onVoteResult',
   action: 'onAction',
   actionStep: 'onActionStep',
+  actionSkipped: 'onActionSkipped',
   memberJoined: 'onMemberJoined',
   memberLeft: 'onMemberLeft',
   leaderElected: 'onLeaderElected',

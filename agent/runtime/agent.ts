@@ -178,6 +178,8 @@ interface Hosted {
   hw: MemberHardware;
   /** Monotonic time this member last became leader (null: it does not lead). */
   leaderSince: number | null;
+  /** Actions its clock guard voted no on: should the group pass one anyway, it does not fire here. */
+  refusedActions: Map<string, string>;
 }
 
 export class Agent {
@@ -361,6 +363,7 @@ export class Agent {
       group: undefined as unknown as Group,
       hw: new MemberHardware(core.id, timers, this.hardware, { clock: opts.clock, adapt: opts.adapt, timersReason: opts.timersReason }),
       leaderSince: null,
+      refusedActions: new Map(),
     };
     entry.group = new Group(type, instance, { driver, timed: entry.timed, leave: () => this.leave(key) });
     const firstMember = this.hosted.size === 0;
@@ -672,6 +675,16 @@ export class Agent {
       return;
     }
     if (event.type === 'actionScheduled') {
+      const refused = h.refusedActions.get(event.ballotId);
+      if (refused !== undefined) {
+        // The group passed it (a majority) but this member's clock cannot honour the instant:
+        // acting would be acting at the wrong time. It sits this one out and says so.
+        h.refusedActions.delete(event.ballotId);
+        this.log.warn({ group, ballotId: event.ballotId, when: event.when, reason: refused }, 'action passed, but not fired here: this clock cannot honour its instant');
+        this.events.add({ at: this.clock.now().wall, group, member: driver.core.id, type: 'actionSkipped', ballotId: event.ballotId, when: event.when, reason: refused });
+        this.guard(() => void h.group.emit('actionSkipped', { ballotId: event.ballotId, when: event.when, reason: refused }), group, 'actionSkipped');
+        return;
+      }
       const topic = event.topic;
       const policy = h.hw.policy;
       const stepOptions = {
@@ -706,6 +719,9 @@ export class Agent {
     const verdict = h.hw.judge(when, now.wall, now.mono, endpoints);
     if (verdict.ok) return;
     h.group.refusedByGuard.set(ballotId, verdict.reason);
+    h.refusedActions.set(ballotId, verdict.reason);
+    // Bounded: results always come (a local timeout at worst), but never keep more than a few.
+    if (h.refusedActions.size > 256) h.refusedActions.delete(h.refusedActions.keys().next().value as string);
     this.log.warn({ group: core.group, member: core.id, ballotId, when, reason: verdict.reason }, 'voting no on an action: this clock cannot honour its instant');
     this.events.add({ at: now.wall, group: core.group, member: core.id, type: 'actionRefused', ballotId, when, reason: verdict.reason });
     driver.step((c, n) => c.vote(ballotId, false, n, verdict.reason));
