@@ -10,7 +10,7 @@ import { ConfigError, CONFIG_FIELDS, defaultOf, EnvironmentError, inspectStateDi
 import { makeLogger, runAgent, stopOnSignals } from './daemon.js';
 import { AgentStartError } from './daemon.js';
 import { mdnsOptionsFor } from '../discovery/mdns.js';
-import { formatMembersTable, formatStatusTable, memberRows } from './status-table.js';
+import { formatHardware, formatMembersTable, formatStatusTable, memberRows } from './status-table.js';
 import { loadComponentClass } from './components/host.js';
 import { EXIT, explainStartupError, type FieldLabel, type StartupFailure } from './startup-errors.js';
 import { buildInfo, versionLine } from './build-info.js';
@@ -253,6 +253,9 @@ function statusCommand(program: Command): void {
       else if (ok.length) {
         process.stdout.write(formatStatusTable(ok.map((r) => r.status), targets.length > 1 ? ok.map((r) => r.target) : undefined));
         if (ok.length === 1) process.stdout.write(formatSecurity(ok[0]!.status.security));
+        // The hardware layer's short form (board, load, clock; timer profile and skew per group)
+        // for one agent; over several, the table stays one row per member (--json has it all).
+        if (targets.length === 1 && ok[0]) process.stdout.write(formatHardware(ok[0].status));
       }
       process.exitCode = failed ? 1 : 0;
     });

@@ -6,6 +6,9 @@ import { accessSync, closeSync, constants as fsConstants, fsyncSync, mkdirSync, 
 import { homedir, hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { ClockPolicyError, validateClockPolicy, type ClockPolicy } from '../hw/action-guard.js';
+import { boardAtStart } from '../hw/board.js';
+import { chooseAutoPreset } from '../hw/timer-policy.js';
 import { TIMER_NAMES, TIMER_PRESETS, TimerSettingsError, validateTimers, type TimerSettings } from './core/timers.js';
 import { componentNameProblem, groupNameProblem, nodeNameProblem } from './core/names.js';
 import { parseHttpToken, parseSecurityConfig, SecurityConfigFieldError, type SecurityConfig } from './security/config.js';
@@ -52,6 +55,8 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   { key: 'autoVote', flag: '--auto-vote', default: 'abstain' },
   { key: 'components', flag: '--component', default: 'none' },
   { key: 'logLevel', flag: '--log-level', default: 'info' },
+  { key: 'adapt', flag: null, default: 'true (timers adapt to stalls and load; README "Hardware and clocks")' },
+  { key: 'clock', flag: null, default: '{ clockToleranceMs: 100, unsynchronised: allow-same-host, onStep: auto, minLeadMs: 20 }' },
   { key: 'security', flag: '--keys/--allow', default: 'none (plaintext)' },
   { key: 'httpToken', flag: '--http-token', default: 'secure mode: <state-dir>/<node>/http-token; plaintext: none' },
 ];
@@ -75,6 +80,12 @@ export interface GroupConfig {
   timers: TimerSettings;
   timed: boolean;
   deliverToSelf: boolean;
+  /** Timer adaptation to the member's stalls and load (README "Hardware and clocks"). Default true. */
+  adapt?: boolean;
+  /** What a member's clock must honour before it agrees to an action (default: DEFAULT_CLOCK_POLICY). */
+  clock?: ClockPolicy;
+  /** Where the timers came from, for the timer profile ("timers lan", "the default (riaps)"). */
+  timersReason?: string;
 }
 
 export interface ComponentConfig {
@@ -260,8 +271,10 @@ export function parseTimers(v: unknown, field: string, base?: TimerSettings): Ti
   if (typeof v === 'string') {
     for (const part of v.split(',').map((p) => p.trim()).filter(Boolean)) {
       const [k, val] = part.split('=');
-      if (val === undefined) {
-        if (!(k! in TIMER_PRESETS)) throw new ConfigError(`${field}: "${k}" is neither name=value nor a preset (${Object.keys(TIMER_PRESETS).join(', ')})`);
+      if (val === undefined && k === 'auto') {
+        preset = TIMER_PRESETS[chooseAutoPreset(boardAtStart(), null).preset];
+      } else if (val === undefined) {
+        if (!(k! in TIMER_PRESETS)) throw new ConfigError(`${field}: "${k}" is neither name=value nor a preset (${Object.keys(TIMER_PRESETS).join(', ')}, auto)`);
         preset = TIMER_PRESETS[k as keyof typeof TIMER_PRESETS];
       } else {
         if (!/^\d+$/.test(val.trim())) throw new ConfigError(`${field}.${k} must be a whole number of ms, got ${JSON.stringify(val)}`);
@@ -270,7 +283,10 @@ export function parseTimers(v: unknown, field: string, base?: TimerSettings): Ti
     }
   } else if (isObject(v)) {
     partial = { ...v };
-    if (typeof partial.preset === 'string') {
+    if (partial.preset === 'auto') {
+      preset = TIMER_PRESETS[chooseAutoPreset(boardAtStart(), null).preset];
+      delete partial.preset;
+    } else if (typeof partial.preset === 'string') {
       const name = partial.preset;
       if (!(name in TIMER_PRESETS)) throw new ConfigError(`${field}.preset must be one of ${Object.keys(TIMER_PRESETS).join(', ')}, got ${JSON.stringify(name)}`);
       preset = TIMER_PRESETS[name as keyof typeof TIMER_PRESETS];
@@ -287,12 +303,35 @@ export function parseTimers(v: unknown, field: string, base?: TimerSettings): Ti
   }
 }
 
+/** `clock: { clockToleranceMs, unsynchronised, onStep, minLeadMs }`, over `base`. */
+function parseClock(v: unknown, field: string, base?: ClockPolicy): ClockPolicy {
+  if (v === undefined) return base ?? validateClockPolicy({});
+  if (!isObject(v)) throw new ConfigError(`${field} must be a mapping of clockToleranceMs, unsynchronised, onStep, minLeadMs`);
+  try {
+    return validateClockPolicy({ ...base, ...v });
+  } catch (err) {
+    if (err instanceof ClockPolicyError) throw new ConfigError(`${field}: ${err.message}`);
+    throw err;
+  }
+}
+
+function timersReason(v: unknown, fallback: string): string {
+  if (v === undefined) return fallback;
+  const auto = typeof v === 'string' ? v.split(',').some((p) => p.trim() === 'auto') : isObject(v) && v.preset === 'auto';
+  if (auto) return `${chooseAutoPreset(boardAtStart(), null).reason} (timers ${typeof v === 'string' ? v : 'auto'})`;
+  if (typeof v === 'string') return `timers ${v}`;
+  return isObject(v) && typeof v.preset === 'string' ? `timers ${v.preset} (with explicit values)` : 'explicit timers';
+}
+
 /** `flag`: the group came from `--group NAME`, so errors say `--group` rather than `groups[i].name`. */
-function parseGroup(v: unknown, field: string, defaults: { minSize: number; timers: TimerSettings }, flag = false): GroupConfig {
+function parseGroup(v: unknown, field: string, defaults: { minSize: number; timers: TimerSettings; adapt: boolean; clock: ClockPolicy; timersReason: string }, flag = false): GroupConfig {
   const raw: Raw = typeof v === 'string' ? { name: v } : isObject(v) ? v : {};
   if (!isObject(v) && typeof v !== 'string') throw new ConfigError(`${field} must be "Type.instance" or a mapping with a name`);
-  unknownKeys(raw, ['name', 'minSize', 'timers', 'timed', 'deliverToSelf'], field);
+  unknownKeys(raw, ['name', 'minSize', 'timers', 'timed', 'deliverToSelf', 'adapt', 'clock'], field);
   return {
+    adapt: raw.adapt === undefined ? defaults.adapt : bool(raw.adapt, `${field}.adapt`),
+    clock: parseClock(raw.clock, `${field}.clock`, defaults.clock),
+    timersReason: timersReason(raw.timers, defaults.timersReason),
     name: named(raw.name, flag ? `${field} ${JSON.stringify(raw.name)}` : `${field}.name`, groupNameProblem),
     minSize: raw.minSize === undefined ? defaults.minSize : int(raw.minSize, `${field}.minSize`, 1, 1024),
     timers: raw.timers === undefined ? defaults.timers : parseTimers(raw.timers, `${field}.timers`, defaults.timers),
@@ -379,7 +418,9 @@ export function validateConfig(raw: Raw, baseDir = process.cwd(), label: (key: s
   unknownKeys(raw, CONFIG_FIELDS.map((f) => f.key), 'config');
   const minSize = raw.minSize === undefined ? 2 : int(raw.minSize, label('minSize'), 1, 1024);
   const timers = parseTimers(raw.timers, label('timers'));
-  const defaults = { minSize, timers };
+  const adapt = raw.adapt === undefined ? true : bool(raw.adapt, label('adapt'));
+  const clock = parseClock(raw.clock, label('clock'));
+  const defaults = { minSize, timers, adapt, clock, timersReason: timersReason(raw.timers, 'the default timers (riaps)') };
   const autoVote = raw.autoVote === undefined ? 'abstain' : str(raw.autoVote, label('autoVote'));
   if (!['yes', 'no', 'abstain'].includes(autoVote)) throw new ConfigError(`${label('autoVote')} must be yes, no or abstain, got ${JSON.stringify(autoVote)}`);
   const http = raw.http === undefined || raw.http === null || raw.http === '' ? null : str(raw.http, label('http'));

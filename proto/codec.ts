@@ -23,6 +23,7 @@ import {
   type PollKind,
   type PollOutcome,
   type PollSubject,
+  type Refusal,
   type Tally,
   type VoterConfig,
 } from '../agent/core/messages.js';
@@ -198,6 +199,18 @@ const memberIdOrNone = name(memberIdProblem, true);
 const ballotId = name(ballotIdProblem);
 const freeText = text(0, MAX_TEXT_LENGTH, 'text');
 
+/**
+ * A field added after version 1 went out, optional in the model: its proto3 default ('' or
+ * an empty list) means "not given" and decodes to absent, so frames from older agents and
+ * envelopes built without it round-trip unchanged.
+ */
+function optional<V>(inner: FieldCodec<V>, /** the wire value for "not given" (undefined: not written) */ empty: () => unknown, isEmpty: (wire: unknown) => boolean): FieldCodec<V | undefined> {
+  return {
+    decode: (wire, path) => (wire === undefined || wire === null || isEmpty(wire) ? undefined : inner.decode(wire, path)),
+    encode: (value, path) => (value === undefined ? empty() : inner.encode(value, path)),
+  };
+}
+
 const memberIds = same((v, path): string[] => {
   if (!Array.isArray(v) || v.length > MAX_MEMBER_IDS) fail(path, `must be a list of at most ${MAX_MEMBER_IDS} member ids`, v);
   // A fresh array: never hand out protobufjs's shared (frozen) default or the caller's list.
@@ -276,7 +289,11 @@ function protoMessage<T>(type: protobuf.Type, fields: Fields<T>, skip: readonly 
       if (typeof wire !== 'object' || wire === null) fail(path || 'envelope', 'is missing', wire);
       const src = wire as Record<string, unknown>;
       const out = {} as T;
-      for (const name of names) out[name] = fields[name].decode(src[name], join(path, name));
+      for (const name of names) {
+        // An optional field at its default decodes to nothing (see `optional`), not to undefined.
+        const v = fields[name].decode(src[name], join(path, name));
+        if (v !== undefined) out[name] = v;
+      }
       return out;
     },
     encode(value, path) {
@@ -335,6 +352,23 @@ function consistentTally(inner: FieldCodec<Tally>): FieldCodec<Tally> {
   };
 }
 
+/** A 'no' vote's reason: optional free text. */
+const refusalReason = optional(freeText, () => undefined, (w) => w === '');
+const refusal = protoMessage<Refusal>(schemaType('Refusal'), { member: memberId, reason: freeText });
+/** At most one refusal per voter. */
+function listOf<V>(item: FieldCodec<V>, what: string): FieldCodec<V[]> {
+  const check = (v: unknown, path: string): unknown[] => (Array.isArray(v) && v.length <= MAX_MEMBER_IDS ? v : fail(path, `must be a list of at most ${MAX_MEMBER_IDS} ${what}`, v));
+  return {
+    decode: (wire, path) => check(wire, path).map((x, i) => item.decode(x, `${path}[${i}]`)),
+    encode: (value, path) => check(value, path).map((x, i) => item.encode(x, `${path}[${i}]`)),
+  };
+}
+const refusals = optional<Refusal[]>(
+  listOf(refusal, 'refusals'),
+  () => undefined,
+  (w) => Array.isArray(w) && w.length === 0,
+);
+
 type BodyOf<K extends BodyType> = Omit<Extract<Body, { type: K }>, 'type'>;
 
 /** Body field tables, keyed by body type, which is also the name of its `Envelope.body` oneof field. */
@@ -373,7 +407,7 @@ const BODY_FIELDS: { [K in BodyType]: Fields<BodyOf<K>> } = {
     voters: memberIds,
     remainingMs: duration,
   },
-  memberVote: { ballotId, yes: bool },
+  memberVote: { ballotId, yes: bool, reason: refusalReason },
   pollResult: {
     ballotId,
     requester: memberId,
@@ -383,6 +417,7 @@ const BODY_FIELDS: { [K in BodyType]: Fields<BodyOf<K>> } = {
     when: instant,
     tally,
     reason: freeText,
+    refusals,
   },
 };
 

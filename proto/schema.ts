@@ -391,6 +391,22 @@ export const COHORT_SCHEMA: INamespace = {
             "yes": {
               "type": "bool",
               "id": 2
+            },
+            "reason": {
+              "type": "string",
+              "id": 3
+            }
+          }
+        },
+        "Refusal": {
+          "fields": {
+            "member": {
+              "type": "string",
+              "id": 1
+            },
+            "reason": {
+              "type": "string",
+              "id": 2
             }
           }
         },
@@ -443,6 +459,11 @@ export const COHORT_SCHEMA: INamespace = {
             "reason": {
               "type": "string",
               "id": 8
+            },
+            "refusals": {
+              "rule": "repeated",
+              "type": "Refusal",
+              "id": 9
             }
           }
         }

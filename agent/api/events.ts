@@ -24,6 +24,11 @@ export interface VoteRequestEvent {
 export interface ActionVoteRequestEvent extends VoteRequestEvent {
   /** The agreed instant, wall-clock epoch ms. */
   when: number;
+  /**
+   * Set when this member's clock guard already voted no (its reason): the clock cannot
+   * honour the instant (README "Hardware and clocks"). A vote() now returns false.
+   */
+  refused?: string;
 }
 
 export interface VoteResultEvent {
@@ -35,6 +40,8 @@ export interface VoteResultEvent {
   tally: Tally;
   /** Why a poll ended without being decided by votes ('' otherwise). */
   reason: string;
+  /** The reasons voters gave with their 'no' votes, e.g. the clock guard's (empty: none). */
+  refusals: Array<{ member: MemberId; reason: string }>;
 }
 
 export interface ActionEvent {
@@ -43,8 +50,30 @@ export interface ActionEvent {
   object<T = unknown>(): T;
   when: number;
   firedAt: number;
-  /** firedAt − when in ms: how late this member acted. */
+  /** firedAt − when in ms: how late this member acted, by its wall clock at firing. */
   errorMs: number;
+  /** Wall-clock steps this member lived through while waiting, ms (0: none; see README "Hardware and clocks"). */
+  stepMs: number;
+}
+
+/** The wall clock stepped while this member waited to fire an agreed action. */
+export interface ActionStepEvent {
+  ballotId: string;
+  when: number;
+  /** The step, ms (positive: forward). */
+  stepMs: number;
+  /** Wall clock after the step. */
+  at: number;
+  /** `rearm`: it fires at `when` by the stepped clock; `cancel`: it will not fire. */
+  decision: 'rearm' | 'cancel';
+}
+
+/** The group passed an action this member's clock guard voted no on: it does not fire here. */
+export interface ActionSkippedEvent {
+  ballotId: string;
+  when: number;
+  /** The guard's reason. */
+  reason: string;
 }
 
 export interface GroupEventMap {
@@ -55,6 +84,8 @@ export interface GroupEventMap {
   actionVoteRequest: [ActionVoteRequestEvent];
   voteResult: [VoteResultEvent];
   action: [ActionEvent];
+  actionStep: [ActionStepEvent];
+  actionSkipped: [ActionSkippedEvent];
   memberJoined: [{ member: MemberId }];
   memberLeft: [{ member: MemberId; reason: 'left' | 'timeout' }];
   leaderElected: [{ leader: MemberId; term: number }];

@@ -33,6 +33,8 @@ function asBytes(payload: Uint8Array, what: string): Uint8Array {
 
 export class Group extends EventEmitter<GroupEventMap> {
   private leaving: Promise<void> | null = null;
+  /** @internal Ballots the agent's clock guard already voted no on, with its reason. */
+  readonly refusedByGuard = new Map<string, string>();
 
   constructor(
     readonly type: string,
@@ -125,10 +127,14 @@ export class Group extends EventEmitter<GroupEventMap> {
   requestActionVoteObject(action: unknown, when: number, opts: VoteOptions = {}): string {
     return this.requestActionVote(encodeObject(action), when, opts);
   }
-  /** Vote on a ballot. Returns false when the vote no longer matters (already voted or decided). */
-  vote(ballotId: string, yes: boolean): boolean {
+  /**
+   * Vote on a ballot. Returns false when the vote no longer matters (already voted or decided).
+   * A 'no' may give a reason: the requester and every member see it in the result's `refusals`.
+   */
+  vote(ballotId: string, yes: boolean, reason?: string): boolean {
     if (typeof yes !== 'boolean') throw new BadArgumentsError(`a vote is true or false, got ${String(yes)}`);
-    return this.driver.step((core, now) => core.vote(ballotId, yes, now));
+    if (reason !== undefined && typeof reason !== 'string') throw new BadArgumentsError(`a vote's reason is a string, got ${typeof reason}`);
+    return this.driver.step((core, now) => core.vote(ballotId, yes, now, reason));
   }
 
   /**
@@ -186,12 +192,13 @@ export class Group extends EventEmitter<GroupEventMap> {
         return;
       case 'voteRequest': {
         const base = { ballotId: event.ballotId, requester: event.requester, topic: event.topic, object: <T>() => decodeObject<T>(event.topic), kind: event.kind, canVote: event.canVote };
-        if (event.subject === 'action') this.emit('actionVoteRequest', { ...base, when: event.when });
+        if (event.subject === 'action') this.emit('actionVoteRequest', { ...base, when: event.when, ...(this.refusedByGuard.has(event.ballotId) ? { refused: this.refusedByGuard.get(event.ballotId) as string } : {}) });
         else this.emit('voteRequest', base);
         return;
       }
       case 'voteResult':
-        this.emit('voteResult', { ballotId: event.ballotId, outcome: event.outcome, kind: event.kind, subject: event.subject, when: event.when, tally: event.tally, reason: event.reason });
+        this.refusedByGuard.delete(event.ballotId);
+        this.emit('voteResult', { ballotId: event.ballotId, outcome: event.outcome, kind: event.kind, subject: event.subject, when: event.when, tally: event.tally, reason: event.reason, refusals: event.refusals ?? [] });
         return;
       case 'memberJoined':
         this.emit('memberJoined', { member: event.member });

@@ -73,6 +73,8 @@ export const HANDLERS: Record<GroupEventName, string> = {
   actionVoteRequest: 'onActionVoteRequest',
   voteResult: 'onVoteResult',
   action: 'onAction',
+  actionStep: 'onActionStep',
+  actionSkipped: 'onActionSkipped',
   memberJoined: 'onMemberJoined',
   memberLeft: 'onMemberLeft',
   leaderElected: 'onLeaderElected',
@@ -137,7 +139,7 @@ export class ComponentHost {
     const groups: Record<string, Group> = {};
     for (const g of this.config.groups) {
       const [type, instance] = g.name.split('.') as [string, string];
-      groups[g.name] = coordinator.joinGroup(type, instance, { minSize: g.minSize, timers: g.timers, timed: g.timed, deliverToSelf: g.deliverToSelf });
+      groups[g.name] = coordinator.joinGroup(type, instance, { minSize: g.minSize, timers: g.timers, timed: g.timed, deliverToSelf: g.deliverToSelf, adapt: g.adapt === false ? false : {}, clock: g.clock, timersReason: g.timersReason });
     }
     const ctx: ComponentContext = { name: this.config.name, coordinator, groups, settings: this.config.settings, log: this.log };
     try {

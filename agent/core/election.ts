@@ -8,6 +8,7 @@ import type { Instant } from './events.js';
 import type { MemberState } from './member-state.js';
 import type { Body, Envelope, LeaderHeartbeat, MemberId, VoteReply, VoteRequest } from './messages.js';
 import { comparePosition, hasQuorum, isBootstrap } from './quorum.js';
+import type { TimerSettings } from './timers.js';
 
 export class Election {
   constructor(private readonly s: MemberState) {}
@@ -43,7 +44,7 @@ export class Election {
   quarantineWitnesses(now: Instant): number {
     const s = this.s;
     const leader = s.leaderId();
-    return s.table.alive(now.mono, s.timers.peerTimeout).filter((m) => m === s.id || m === leader || s.answered.has(m)).length;
+    return s.table.alive(now.mono, s.peerTimeoutOf).filter((m) => m === s.id || m === leader || s.answered.has(m)).length;
   }
 
   /**
@@ -65,26 +66,27 @@ export class Election {
     return body.type === 'leaderHeartbeat' || body.type === 'heartbeatAck' || body.type === 'voteReply';
   }
 
-  private randomElectionTimeout(): number {
-    const { electionMin, electionMax } = this.s.timers;
+  private randomElectionTimeout(timers: TimerSettings): number {
+    const { electionMin, electionMax } = timers;
     return electionMin + Math.floor(this.s.random.next() * (electionMax - electionMin));
   }
 
-  resetElectionTimer(mono: number): void {
-    this.s.electionAt = mono + this.randomElectionTimeout();
+  /** `timers`: the leader's advertised ones when it was just heard (it promised heartbeats by them). */
+  resetElectionTimer(mono: number, timers: TimerSettings = this.s.timers): void {
+    this.s.electionAt = mono + this.randomElectionTimeout(timers);
   }
 
   /** A current leader lease: we heard the leader recently, so we refuse to help unseat it. */
   inLease(now: Instant): boolean {
     const s = this.s;
     if (s.isLeader()) return true;
-    return s.leaderId() !== null && now.mono - s.leaderContact < s.timers.electionMin;
+    return s.leaderId() !== null && now.mono - s.leaderContact < s.leaderTimers().electionMin;
   }
 
   /** When a follower gives up on a leader it no longer hears lead (Infinity: no such leader). */
   silentLeaderDeadline(): number {
     const s = this.s;
-    return !s.isLeader() && s.leaderId() !== null ? s.leaderContact + s.timers.peerTimeout + 1 : Infinity;
+    return !s.isLeader() && s.leaderId() !== null ? s.leaderContact + s.leaderTimers().peerTimeout + 1 : Infinity;
   }
 
   dropSilentLeader(now: Instant): void {
@@ -152,7 +154,7 @@ export class Election {
     s.role = { kind: 'follower', leader: s.leaderId() };
     this.setLeader(env.from);
     s.leaderContact = now.mono;
-    this.resetElectionTimer(now.mono);
+    this.resetElectionTimer(now.mono, s.leaderTimers());
     s.table.setEndpoint(env.from, hb.endpoint);
     // Only move forward: a reordered older heartbeat must not roll the configuration back.
     if (comparePosition(hb.config, s.voterConfig) > 0) s.leadership.setConfig(hb.config);
@@ -185,7 +187,7 @@ export class Election {
     let proposed: MemberId[] = [];
     if (isBootstrap(s.voterConfig)) {
       // No configuration yet: propose the members we can hear, if there are enough of them.
-      proposed = s.table.alive(now.mono, s.timers.peerTimeout);
+      proposed = s.table.alive(now.mono, s.peerTimeoutOf);
       if (proposed.length < s.minSize) return this.abandonCampaign();
       voters = proposed;
     } else {

@@ -2,7 +2,7 @@
  * What the pure core gives back to its runtime: messages to send, state to
  * persist, and events for the application. The core never performs I/O.
  */
-import type { Envelope, MemberId, PollKind, PollOutcome, PollSubject, Tally } from './messages.js';
+import type { Envelope, MemberId, PollKind, PollOutcome, PollSubject, Refusal, Tally } from './messages.js';
 
 /** The time an input happens at: monotonic ms for timers, wall-clock epoch ms for action instants. */
 export interface Instant {
@@ -56,6 +56,8 @@ export type AppEvent =
       when: number;
       tally: Tally;
       reason: string;
+      /** The reasons voters gave with their 'no' votes (absent: none). */
+      refusals?: Refusal[];
     }
   /** An action vote passed: the runtime fires the action at wall-clock `when` (once). */
   | { type: 'actionScheduled'; ballotId: string; when: number; topic: Uint8Array }

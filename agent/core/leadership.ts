@@ -72,7 +72,7 @@ export class Leadership {
     // Check-quorum: a leader that cannot hear a quorum steps down, so a minority side has no leader.
     const active = new Set<MemberId>();
     for (const v of s.voterConfig.voters) {
-      if (v === s.id || now.mono - (books.lastActive.get(v) ?? -Infinity) <= s.timers.peerTimeout) active.add(v);
+      if (v === s.id || now.mono - (books.lastActive.get(v) ?? -Infinity) <= s.peerTimeoutOf(v)) active.add(v);
     }
     if (!hasQuorum(s.voterConfig.voters, active, s.minSize)) {
       this.stepDown(now, 'lost contact with a quorum');
@@ -141,8 +141,8 @@ export class Leadership {
     if (s.left) return;
     const voters = s.voterConfig.voters;
     for (const d of books.departed) if (d !== s.id && !voters.includes(d)) books.departed.delete(d);
-    const alive = new Set(s.table.alive(now.mono, s.timers.peerTimeout));
-    const dead = voters.filter((v) => v !== s.id && (books.departed.has(v) || !alive.has(v) || now.mono - (books.lastActive.get(v) ?? -Infinity) > s.timers.peerTimeout));
+    const alive = new Set(s.table.alive(now.mono, s.peerTimeoutOf));
+    const dead = voters.filter((v) => v !== s.id && (books.departed.has(v) || !alive.has(v) || now.mono - (books.lastActive.get(v) ?? -Infinity) > s.peerTimeoutOf(v)));
     let next: MemberId[] | null = null;
     if (books.departed.has(s.id) && voters.includes(s.id)) next = voters.filter((v) => v !== s.id);
     else if (dead.length > 0 && voters.length - 1 >= s.minSize) next = voters.filter((v) => v !== dead[0]);
@@ -176,7 +176,7 @@ export class Leadership {
     }
     s.leaderlessSince ??= now.mono;
     if (isBootstrap(s.voterConfig) || now.mono - s.leaderlessSince < this.recoverAfter()) return;
-    const alive = new Set(s.table.alive(now.mono, s.timers.peerTimeout));
+    const alive = new Set(s.table.alive(now.mono, s.peerTimeoutOf));
     if (hasQuorum(s.voterConfig.voters, alive, s.minSize)) return;
     s.leaderlessSince = now.mono;
     s.voterConfig = EMPTY_CONFIG;
@@ -219,7 +219,7 @@ export class Leadership {
     if (books) {
       // Hand over to the most up-to-date live voter, which campaigns at once (no election timeout).
       const target = s.voterConfig.voters
-        .filter((v) => v !== s.id && now.mono - (books.lastActive.get(v) ?? -Infinity) <= s.timers.peerTimeout)
+        .filter((v) => v !== s.id && now.mono - (books.lastActive.get(v) ?? -Infinity) <= s.peerTimeoutOf(v))
         .sort((a, b) => comparePosition(position(books, b), position(books, a)) || (a < b ? -1 : 1))[0];
       if (target !== undefined) s.out.sendTo(target, { type: 'timeoutNow' });
       s.polls.closeAll(books, 'the leader left the group', now);

@@ -70,7 +70,12 @@ export class MemberState {
   readonly group: string;
   readonly incarnation: number;
   readonly minSize: number;
-  readonly timers: TimerSettings;
+  /** This member's own timers: the group's, scaled by the runtime's adaptation (setTimers). */
+  timers: TimerSettings;
+  /** The group's timers as configured (the starting point of any adaptation). */
+  readonly baseTimers: TimerSettings;
+  /** The timers each peer advertises in its heartbeats: each peer is judged by its own. */
+  readonly advertised = new Map<MemberId, TimerSettings>();
   readonly random: Random;
   readonly endpoint: string;
   readonly deliverToSelf: boolean;
@@ -127,6 +132,7 @@ export class MemberState {
     this.incarnation = opts.incarnation;
     this.minSize = opts.minSize;
     this.timers = { ...opts.timers };
+    this.baseTimers = { ...opts.timers };
     this.random = opts.random;
     this.endpoint = opts.endpoint ?? '';
     this.deliverToSelf = opts.deliverToSelf ?? true;
@@ -137,6 +143,18 @@ export class MemberState {
     // Amnesia is itself durable: a member that crashes in quarantine is still amnesiac after.
     if (opts.amnesiac || opts.hardState?.quarantined) this.noVoteThrough = Infinity;
     else if (Number.isSafeInteger(opts.hardState?.voteFloor)) this.noVoteThrough = opts.hardState?.voteFloor as number;
+  }
+
+  /**
+   * How long a peer may be silent: its own advertised peerTimeout (a member that scaled its
+   * timers for its stalls says so), never less than ours. An arrow: handed to the member table.
+   */
+  readonly peerTimeoutOf = (member: MemberId): number => Math.max(this.timers.peerTimeout, this.advertised.get(member)?.peerTimeout ?? 0);
+
+  /** The timers our leader advertises, by which we judge it (ours while we lead or know none). */
+  leaderTimers(): TimerSettings {
+    const leader = this.role.kind === 'leader' ? null : this.role.leader;
+    return (leader !== null ? this.advertised.get(leader) : undefined) ?? this.timers;
   }
 
   get left(): boolean {

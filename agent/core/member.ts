@@ -34,7 +34,6 @@ export class GroupMember {
   readonly group: string;
   readonly incarnation: number;
   readonly minSize: number;
-  readonly timers: TimerSettings;
   readonly counters: MemberCounters;
   private readonly s: MemberState;
 
@@ -50,11 +49,20 @@ export class GroupMember {
     this.group = s.group;
     this.incarnation = s.incarnation;
     this.minSize = s.minSize;
-    this.timers = s.timers;
     this.counters = s.counters;
   }
 
   // ---------------------------------------------------------------- queries
+
+  /** This member's own timers: the group's, unless the runtime adapted them (setTimers). */
+  get timers(): TimerSettings {
+    return this.s.timers;
+  }
+  /** The timers a peer advertises (undefined until one of its heartbeats is heard). */
+  advertisedTimers(member: MemberId): TimerSettings | undefined {
+    const t = this.s.advertised.get(member);
+    return t ? { ...t } : undefined;
+  }
 
   /** A pre-candidate has not changed its term and still reports as a follower. */
   role(): Role {
@@ -101,7 +109,7 @@ export class GroupMember {
     const s = this.s;
     if (!s.started || s.left) return Infinity;
     const books = s.books();
-    let next = Math.min(s.heartbeatAt, s.table.nextExpiry(s.timers.peerTimeout), s.polls.nextDeadline(books));
+    let next = Math.min(s.heartbeatAt, s.table.nextExpiry(s.peerTimeoutOf), s.polls.nextDeadline(books));
     if (!s.isLeader()) next = Math.min(next, s.electionAt);
     next = Math.min(next, s.election.silentLeaderDeadline());
     if (s.noVoteThrough === Infinity) next = Math.min(next, s.amnesiaUntil);
@@ -129,7 +137,10 @@ export class GroupMember {
     if (!s.started || s.left) return;
     this.beforeInput(now);
     const t = now.mono;
-    for (const gone of s.table.expire(t, s.timers.peerTimeout)) this.memberGone(gone, 'timeout', now);
+    for (const gone of s.table.expire(t, s.peerTimeoutOf)) {
+      s.advertised.delete(gone);
+      this.memberGone(gone, 'timeout', now);
+    }
     s.polls.prune(t);
     // A follower that has not heard its leader lead for peerTimeout has no leader (the leader's
     // own check-quorum gives up within the same time), whatever else it hears from it.
@@ -177,7 +188,10 @@ export class GroupMember {
     if (!this.noteSender(env, now)) return;
 
     const body = env.body;
-    if (body.type === 'memberHeartbeat' || body.type === 'leaderHeartbeat') s.settings.heard(env.from, body.timers, body.minSize, now);
+    if (body.type === 'memberHeartbeat' || body.type === 'leaderHeartbeat') {
+      s.advertised.set(env.from, body.timers);
+      s.settings.heard(env.from, body.timers, body.minSize, now);
+    }
     if (body.type === 'voteRequest') return s.election.onVoteRequest(env as Envelope<VoteRequest>, now);
     if (env.term > s.currentTerm && s.election.isTermBearing(body)) {
       s.election.becomeFollower(env.term, body.type === 'leaderHeartbeat' ? env.from : null, now);
@@ -256,10 +270,44 @@ export class GroupMember {
     return this.s.polls.request(req, now);
   }
 
-  /** Vote on a ballot this member saw. Returns false when the vote no longer matters (already voted or decided). */
-  vote(ballotId: string, yes: boolean, now: Instant): boolean {
+  /**
+   * Vote on a ballot this member saw. Returns false when the vote no longer matters (already
+   * voted or decided). A 'no' may carry a reason every member sees in the result.
+   */
+  vote(ballotId: string, yes: boolean, now: Instant, reason?: string): boolean {
     this.beforeRequest(now);
-    return this.s.polls.vote(ballotId, yes, now);
+    return this.s.polls.vote(ballotId, yes, now, reason);
+  }
+
+  /**
+   * New timers for this member (the runtime's adaptation to its own stalls and load). They
+   * go out at once in a heartbeat: peers judge this member by them from then on.
+   */
+  setTimers(timers: TimerSettings, now: Instant): void {
+    const s = this.s;
+    if (s.left) throw new LeftGroupError(s.group);
+    s.timers = { ...timers };
+    if (!s.started) return;
+    this.beforeInput(now);
+    if (s.left) return;
+    if (!s.isLeader()) s.election.resetElectionTimer(now.mono, s.leaderTimers());
+    s.leadership.sendHeartbeat(now);
+  }
+
+  /**
+   * Leader only: hand leadership to `target` (a live voter), which campaigns at once, as on a
+   * graceful leave but staying in the group (a leader in poor health steps aside).
+   * Returns false when this member does not lead or `target` is no live voter.
+   */
+  handOver(target: MemberId, now: Instant): boolean {
+    const s = this.s;
+    if (s.left) throw new LeftGroupError(s.group);
+    if (s.started) this.beforeInput(now);
+    const books = s.books();
+    if (!books || target === s.id || !s.voterConfig.voters.includes(target)) return false;
+    if (now.mono - (books.lastActive.get(target) ?? -Infinity) > s.peerTimeoutOf(target)) return false;
+    s.out.sendTo(target, { type: 'timeoutNow' });
+    return true;
   }
 
   /** Leave gracefully. A leader first hands the group over. Emits a 'left' event when done. */

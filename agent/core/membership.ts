@@ -59,11 +59,14 @@ export class MemberTable {
     return this.records.delete(id);
   }
 
-  /** Remove and return the members (never self) silent for longer than `peerTimeout`. */
-  expire(now: number, peerTimeout: number): MemberId[] {
+  /**
+   * Remove and return the members (never self) silent for longer than `peerTimeout`: one value,
+   * or per member (each peer is judged by the timers it advertises).
+   */
+  expire(now: number, peerTimeout: PeerTimeout): MemberId[] {
     const gone: MemberId[] = [];
     for (const rec of this.records.values()) {
-      if (rec.id !== this.self && now - rec.lastHeard > peerTimeout) gone.push(rec.id);
+      if (rec.id !== this.self && now - rec.lastHeard > timeoutOf(peerTimeout, rec.id)) gone.push(rec.id);
     }
     for (const id of gone) this.records.delete(id);
     for (const [id, tomb] of this.tombstones) if (now >= tomb.until) this.tombstones.delete(id);
@@ -71,10 +74,10 @@ export class MemberTable {
   }
 
   /** Earliest monotonic time at which some member could expire (Infinity if none). */
-  nextExpiry(peerTimeout: number): number {
+  nextExpiry(peerTimeout: PeerTimeout): number {
     let next = Infinity;
     for (const rec of this.records.values()) {
-      if (rec.id !== this.self) next = Math.min(next, rec.lastHeard + peerTimeout + 1);
+      if (rec.id !== this.self) next = Math.min(next, rec.lastHeard + timeoutOf(peerTimeout, rec.id) + 1);
     }
     return next;
   }
@@ -93,11 +96,18 @@ export class MemberTable {
   }
 
   /** Members heard within `window` ms of `now` (self always counts). */
-  alive(now: number, window: number): MemberId[] {
-    return this.ids().filter((id) => id === this.self || now - (this.records.get(id)?.lastHeard ?? -Infinity) <= window);
+  alive(now: number, window: PeerTimeout): MemberId[] {
+    return this.ids().filter((id) => id === this.self || now - (this.records.get(id)?.lastHeard ?? -Infinity) <= timeoutOf(window, id));
   }
 
   get size(): number {
     return this.records.size;
   }
+}
+
+/** A silence bound: one for all, or per member. */
+export type PeerTimeout = number | ((member: MemberId) => number);
+
+function timeoutOf(t: PeerTimeout, member: MemberId): number {
+  return typeof t === 'number' ? t : t(member);
 }

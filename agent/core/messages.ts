@@ -144,6 +144,14 @@ export interface MemberVote {
   type: 'memberVote';
   ballotId: string;
   yes: boolean;
+  /** Why a 'no' (the action guard's reason); absent when none was given. */
+  reason?: string;
+}
+
+/** One voter's reason for its 'no', carried in the result. */
+export interface Refusal {
+  member: MemberId;
+  reason: string;
 }
 
 export interface Tally {
@@ -164,6 +172,8 @@ export interface PollResult {
   tally: Tally;
   /** Why the poll ended without a vote ('' when it was decided by votes or deadline). */
   reason: string;
+  /** The reasons voters gave with their 'no' votes; absent when none did. */
+  refusals?: Refusal[];
 }
 
 export type Body =

@@ -8,9 +8,9 @@
  */
 import { BadArgumentsError, NoLeaderError } from './errors.js';
 import type { Instant } from './events.js';
-import { MAX_EPOCH_MS, MAX_POLL_TIMEOUT_MS } from './limits.js';
+import { MAX_EPOCH_MS, MAX_POLL_TIMEOUT_MS, MAX_TEXT_LENGTH } from './limits.js';
 import type { MemberState } from './member-state.js';
-import type { Ballot, MemberId, MemberVote, PollKind, PollRequest, PollResult, PollSpec, PollSubject } from './messages.js';
+import type { Ballot, MemberId, MemberVote, PollKind, PollRequest, PollResult, PollSpec, PollSubject, Refusal } from './messages.js';
 import { BallotBook, Poll, type BallotEntry } from './polls.js';
 import type { LeaderBooks } from './role.js';
 
@@ -120,8 +120,11 @@ export class Polling {
     return spec.ballotId;
   }
 
-  /** Vote on a ballot this member saw. Returns false when the vote no longer matters (already voted or decided). */
-  vote(ballotId: string, yes: boolean, now: Instant): boolean {
+  /**
+   * Vote on a ballot this member saw. Returns false when the vote no longer matters (already
+   * voted or decided). A 'no' may carry a reason every member sees in the result.
+   */
+  vote(ballotId: string, yes: boolean, now: Instant, reason?: string): boolean {
     const s = this.s;
     const entry = this.ballots.get(ballotId);
     if (!entry) {
@@ -130,10 +133,12 @@ export class Polling {
     }
     if (entry.voted || !entry.seen || entry.leader === null) return false;
     entry.voted = true;
-    const body: MemberVote = { type: 'memberVote', ballotId, yes };
+    const why = !yes && reason ? reason.slice(0, MAX_TEXT_LENGTH) : undefined;
+    const body: MemberVote = { type: 'memberVote', ballotId, yes, ...(why ? { reason: why } : {}) };
     if (entry.leader === s.id) this.countVote(body, s.id, now);
     else {
       entry.vote = yes;
+      if (why) entry.reason = why;
       entry.resendAt = now.mono + this.resendInterval();
       s.out.sendTo(entry.leader, body);
     }
@@ -151,7 +156,7 @@ export class Polling {
     entry.resendAt = now.mono + this.resendInterval();
     if (entry.leader === null || entry.leader === this.s.id) return;
     if (!entry.seen) return this.s.out.sendTo(entry.leader, { type: 'pollRequest', ...entry.spec });
-    this.s.out.sendTo(entry.leader, { type: 'memberVote', ballotId: entry.spec.ballotId, yes: entry.vote ?? false });
+    this.s.out.sendTo(entry.leader, { type: 'memberVote', ballotId: entry.spec.ballotId, yes: entry.vote ?? false, ...(entry.reason ? { reason: entry.reason } : {}) });
   }
 
   /** A ballot from the leader that opened it (the caller checked the sender). */
@@ -187,13 +192,13 @@ export class Polling {
     }
     // Only the leader that opened a ballot decides it.
     if (from !== entry.leader) return void this.s.counters.notFromLeader++;
-    this.deliverResult(entry.spec, result.outcome, result.tally, result.reason, now);
+    this.deliverResult(entry.spec, result.outcome, result.tally, result.reason, now, result.refusals);
   }
 
-  private deliverResult(spec: PollSpec, outcome: PollResult['outcome'], tally: PollResult['tally'], reason: string, now: Instant): void {
+  private deliverResult(spec: PollSpec, outcome: PollResult['outcome'], tally: PollResult['tally'], reason: string, now: Instant, refusals?: Refusal[]): void {
     if (!this.ballots.finish(spec.ballotId, now.mono)) return;
     this.s.counters.pollResults[outcome]++;
-    this.s.emit({ type: 'voteResult', ballotId: spec.ballotId, outcome, kind: spec.kind, subject: spec.subject, when: spec.when, tally, reason });
+    this.s.emit({ type: 'voteResult', ballotId: spec.ballotId, outcome, kind: spec.kind, subject: spec.subject, when: spec.when, tally, reason, ...(refusals && refusals.length > 0 ? { refusals } : {}) });
     if (outcome === 'yes' && spec.subject === 'action') this.s.emit({ type: 'actionScheduled', ballotId: spec.ballotId, when: spec.when, topic: spec.topic });
   }
 
@@ -249,7 +254,7 @@ export class Polling {
       this.s.out.sendTo(voter, announced.result);
       return;
     }
-    if (!poll || !poll.cast(voter, vote.yes)) {
+    if (!poll || !poll.cast(voter, vote.yes, vote.reason)) {
       this.s.counters.ignoredVotes++;
       return;
     }
@@ -274,6 +279,8 @@ export class Polling {
       tally: poll.tally(),
       reason,
     };
+    const refusals = poll.refusals();
+    if (refusals.length > 0) result.refusals = refusals;
     this.s.out.broadcast(result);
     this.announced.set(result.ballotId, { result, repeats: 2, until: now.mono + ANNOUNCED_MS });
     this.onPollResult(result, this.s.id, now);

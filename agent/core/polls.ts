@@ -4,7 +4,7 @@
  * keeps a {@link BallotBook} so it delivers exactly one result per ballot it saw
  * (the leader's, or a local `timeout` when the leader's never comes).
  */
-import type { MemberId, PollKind, PollOutcome, PollSpec, Tally } from './messages.js';
+import type { MemberId, PollKind, PollOutcome, PollSpec, Refusal, Tally } from './messages.js';
 
 /** The outcome once it is certain, or null while votes could still change it. */
 export function decide(kind: PollKind, voterCount: number, yes: number, no: number): PollOutcome | null {
@@ -18,9 +18,17 @@ export function decide(kind: PollKind, voterCount: number, yes: number, no: numb
   return null;
 }
 
+/**
+ * Characters of refusal reasons (and their member ids) one result carries at most: 1024 voters
+ * each giving a 1024-character reason would not fit MAX_ENVELOPE_BYTES, so the rest are left out.
+ */
+export const REFUSALS_BUDGET = 128 * 1024;
+
 /** Leader side: one open poll. */
 export class Poll {
   private readonly votes = new Map<MemberId, boolean>();
+  /** Reasons voters gave with a 'no' (the action guard's), in the order they came. */
+  private readonly reasons = new Map<MemberId, string>();
   readonly voters: ReadonlySet<MemberId>;
 
   constructor(
@@ -36,10 +44,23 @@ export class Poll {
   }
 
   /** Count a vote once per voter; non-voters and repeats are ignored. Returns whether it counted. */
-  cast(voter: MemberId, yes: boolean): boolean {
+  cast(voter: MemberId, yes: boolean, reason?: string): boolean {
     if (!this.voters.has(voter) || this.votes.has(voter)) return false;
     this.votes.set(voter, yes);
+    if (!yes && reason) this.reasons.set(voter, reason);
     return true;
+  }
+
+  /** The reasons, within {@link REFUSALS_BUDGET} characters so a result always fits a frame. */
+  refusals(): Refusal[] {
+    const out: Refusal[] = [];
+    let used = 0;
+    for (const [member, reason] of this.reasons) {
+      used += member.length + reason.length;
+      if (used > REFUSALS_BUDGET) break;
+      out.push({ member, reason });
+    }
+    return out;
   }
 
   tally(): Tally {
@@ -65,6 +86,8 @@ export interface BallotEntry {
   voted: boolean;
   /** This member's vote, repeated to the leader until a result comes (votes are idempotent). */
   vote?: boolean;
+  /** The reason it gave with a 'no', repeated with it. */
+  reason?: string;
   /** Next time to repeat the vote, or (not voted) to ask the leader for its result. */
   resendAt?: number;
 }

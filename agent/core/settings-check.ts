@@ -6,12 +6,14 @@
  * configuration error (docs/protocol.md §6): counted on every such heartbeat, reported as a
  * `configMismatch` event when first seen from a sender (or when what differs changes), then at
  * most once a minute per sender while it lasts. It changes nothing else: the member keeps its
- * own settings, and the operator fixes the fleet's configuration.
+ * own settings, and the operator fixes the fleet's configuration. Timers are compared with the
+ * group's as configured: a member that adapted its own to its stalls (the group's times one of
+ * TIMER_SCALES, README "Hardware and clocks") advertises them and is judged by them, not flagged.
  */
 import type { Instant } from './events.js';
 import type { MemberState } from './member-state.js';
 import type { MemberId } from './messages.js';
-import type { TimerSettings } from './timers.js';
+import { scaleTimers, TIMER_SCALES, type TimerSettings } from './timers.js';
 
 /** Timers whose difference breaks the protocol's timing assumptions (consensusTimeout is only a requester's default). */
 export const CHECKED_TIMERS = ['heartbeat', 'electionMin', 'electionMax', 'peerTimeout'] as const;
@@ -30,7 +32,14 @@ export class SettingsCheck {
     const s = this.s;
     const differences: string[] = [];
     if (minSize !== s.minSize) differences.push(`minSize ${minSize} (ours ${s.minSize})`);
-    for (const name of CHECKED_TIMERS) if (timers[name] !== s.timers[name]) differences.push(`${name} ${timers[name]} ms (ours ${s.timers[name]} ms)`);
+    // Compared with the group's timers as configured, not our own adapted ones; a sender that
+    // adapted its own (the group's scaled by one of TIMER_SCALES) is not misconfigured.
+    const base = s.baseTimers;
+    const adapted = TIMER_SCALES.some((k) => {
+      const scaled = scaleTimers(base, k);
+      return CHECKED_TIMERS.every((name) => timers[name] === scaled[name]);
+    });
+    if (!adapted) for (const name of CHECKED_TIMERS) if (timers[name] !== base[name]) differences.push(`${name} ${timers[name]} ms (ours ${base[name]} ms)`);
     if (differences.length === 0) {
       this.reported.delete(from);
       return;

@@ -80,3 +80,15 @@ export function validateTimers(partial: Partial<Record<string, unknown>> = {}, b
   }
   return t;
 }
+
+/**
+ * The scales a member may apply to its group's timers when it adapts to its own stalls and
+ * load (README "Hardware and clocks"): powers of two, so peers recognise an adapted member.
+ */
+export const TIMER_SCALES = [1, 2, 4, 8] as const;
+
+/** Liveness timers times `scale`; the poll timeout is the application's and stays. */
+export function scaleTimers(base: TimerSettings, scale: number): TimerSettings {
+  const cap = (v: number): number => Math.min(3_600_000, Math.round(v * scale));
+  return { heartbeat: cap(base.heartbeat), electionMin: cap(base.electionMin), electionMax: cap(base.electionMax), peerTimeout: cap(base.peerTimeout), consensusTimeout: base.consensusTimeout };
+}

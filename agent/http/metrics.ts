@@ -73,6 +73,53 @@ export function agentMetrics(agent: Agent): Registry {
       this.set(agent.status().clashes.length);
     },
   });
+  // The hardware layer: board-level gauges, and per group the timer scale and clock skew.
+  const hwGauge = (name: string, help: string, pick: (h: NonNullable<ReturnType<Agent['status']>['hardware']>) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const h = agent.status().hardware;
+        const v = h ? pick(h) : null;
+        if (v !== null && Number.isFinite(v)) this.set(v);
+      },
+    });
+  hwGauge('cohort_hw_cpu_load_ratio', 'Machine CPU busy fraction over the last sample', (h) => h.load.cpu);
+  hwGauge('cohort_hw_process_cpu_cores', "This agent's CPU use, in cores", (h) => h.load.process);
+  hwGauge('cohort_hw_event_loop_delay_p99_ms', 'Event-loop delay p99 over the last sample, ms', (h) => h.eventLoopDelay.p99Ms);
+  hwGauge('cohort_hw_event_loop_delay_max_ms', 'Longest event-loop stall in the last sample, ms', (h) => h.eventLoopDelay.maxMs);
+  hwGauge('cohort_hw_gc_pause_max_ms', 'Longest GC pause in the last sample, ms', (h) => h.gc.maxMs);
+  hwGauge('cohort_hw_cores', 'CPU cores', (h) => h.cores);
+  hwGauge('cohort_clock_synchronised', '1 if the clock daemon says the clock is synchronised', (h) => (h.clock.synchronised ? 1 : 0));
+  hwGauge('cohort_clock_error_bound_ms', "The clock daemon's error bound, ms (absent when it gives none)", (h) => h.clock.errorMs);
+  hwGauge('cohort_clock_leap_pending', '1 if a leap second is announced', (h) => (h.clock.leapPending ? 1 : 0));
+  hwGauge('cohort_clock_steps_total', 'Wall-clock steps seen since the start', (h) => h.steps.count);
+  new Gauge({
+    name: 'cohort_hw_board_info',
+    help: 'The board (labels), always 1',
+    labelNames: ['board', 'arch', 'clock_source'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const h = agent.status().hardware;
+      if (h) this.set({ board: h.board, arch: h.arch, clock_source: h.clock.source }, 1);
+    },
+  });
+  perGroup('cohort_timer_scale', "This member's timer scale (1 = the group's timers)", (g) => g.timerProfile?.scale ?? 1, 'gauge');
+  perGroup('cohort_group_clock_skew_ms', 'Spread of the group members\' wall clocks as this member sees them, ms', (g) => g.clock?.skewMs ?? 0, 'gauge');
+  perGroup('cohort_group_clock_self_offset_ms', "This member's clock minus the group's (median), ms", (g) => g.clock?.selfOffsetMs ?? 0, 'gauge');
+  new Gauge({
+    name: 'cohort_peer_clock_offset_ms',
+    help: "Each peer's estimated wall-clock offset (peer - this member), ms",
+    labelNames: ['group', 'member', 'peer'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const g of groups()) for (const p of g.clock?.peers ?? []) this.set({ group: g.group, member: g.memberId, peer: p.peer }, p.offsetMs);
+    },
+  });
   new Histogram({
     name: 'cohort_action_fire_error_ms',
     help: 'How late (ms, wall clock) agreed actions fired on this member',

@@ -29,6 +29,11 @@ import { MemoryHardStateStore, type HardStateStore } from './hard-state-store.js
 import { MemberDriver } from './member-driver.js';
 import { PROTOCOL_VERSION } from '../core/messages.js';
 import { RateLimitedLog } from './rate-limited-log.js';
+import { HardwareMonitor, type HardwareStatus } from '../../hw/monitor.js';
+import { onStep as stepDecision, type ClockPolicy } from '../../hw/action-guard.js';
+import { chooseHandover, type AdaptationOptions, type TimerProfile } from '../../hw/timer-policy.js';
+import type { PeerOffset } from '../../hw/group-clock.js';
+import { MemberHardware } from './member-hardware.js';
 import type { PeerSecurity, PeerSecurityStatus } from '../security/peer-security.js';
 import { FloodGuard, type FloodLimits } from '../security/flood-guard.js';
 
@@ -55,6 +60,11 @@ export interface AgentOptions {
    * clashes are still detected afterwards). See README "Node ids" and defaultProbeMs.
    */
   probeMs?: number | ((timers: TimerSettings) => number);
+  /**
+   * The hardware layer (board, load, clock quality, steps): shared by every member of the
+   * agent. Default: a new HardwareMonitor; false: none (no guard, no adaptation).
+   */
+  hardware?: HardwareMonitor | false;
   /** Secure mode (CURVE, allow-list, per-frame identity): see agent/security/. Absent: plaintext. */
   security?: PeerSecurity;
   /** Per-peer receive rate limits (agent/security/flood-guard.ts); default FLOOD_DEFAULTS. */
@@ -69,6 +79,12 @@ export interface JoinOptions {
   timed?: boolean;
   /** Deliver a member's own group messages to itself (RIAPS does). Default true. */
   deliverToSelf?: boolean;
+  /** What this member's clock must honour before it agrees to an action (README "Hardware and clocks"). */
+  clock?: Partial<ClockPolicy>;
+  /** Timer adaptation to this member's stalls and load; false turns it off. Default on. */
+  adapt?: Partial<AdaptationOptions> | false;
+  /** Why the group's timers are what they are (shown with the timer profile), e.g. "preset lan". */
+  timersReason?: string;
 }
 
 export interface GroupStatus {
@@ -87,6 +103,10 @@ export interface GroupStatus {
   lastActionErrorMs: number | null;
   /** Hard-state writes that failed (the messages depending on them were not sent). */
   persistFailures: number;
+  /** The active timer profile: the group's timers, this member's scale and why. */
+  timerProfile?: Pick<TimerProfile, 'scale' | 'health' | 'reason'> & { base: TimerSettings };
+  /** This member's view of the group's clocks (see hw/group-clock.ts). */
+  clock?: { peers: PeerOffset[]; skewMs: number; selfOffsetMs: number; errorMs: number | null; toleranceMs: number; unsynchronised: ClockPolicy['unsynchronised'] };
   /** Every member this one knows (itself included), for `cohort members`. */
   memberInfo: MemberInfo[];
 }
@@ -113,6 +133,8 @@ export interface AgentStatus {
   clashes: NodeIdClash[];
   /** ZMTP heartbeat given to new connections (derived from the fastest group timers). */
   transportHeartbeat: { intervalMs: number; timeoutMs: number };
+  /** Board, load, event-loop delay and clock quality (null without the hardware layer). */
+  hardware?: HardwareStatus | null;
   /** `plaintext`, or the secure mode's key, allow-list and peers (see README "Security"). */
   security?: PeerSecurityStatus | { mode: 'plaintext' };
 }
@@ -170,6 +192,11 @@ interface Hosted {
   lastActionErrorMs: number | null;
   /** `probing`: created, listening for a clash before speaking; `running`: started. */
   phase: 'probing' | 'running';
+  hw: MemberHardware;
+  /** Monotonic time this member last became leader (null: it does not lead). */
+  leaderSince: number | null;
+  /** Actions its clock guard voted no on: should the group pass one anyway, it does not fire here. */
+  refusedActions: Map<string, string>;
 }
 
 export class Agent {
@@ -196,6 +223,7 @@ export class Agent {
   private readonly spoken = new Map<string, Set<number>>();
   /** Recent group events, for GET /events. */
   readonly events = new EventLog();
+  readonly hardware: HardwareMonitor | null;
 
   constructor(private readonly opts: AgentOptions) {
     const nodeProblem = nodeNameProblem(opts.node);
@@ -207,7 +235,8 @@ export class Agent {
     this.transportHeartbeatFixed = opts.transport?.heartbeat !== undefined;
     this.clock = opts.clock ?? systemClock();
     this.store = opts.store ?? new MemoryHardStateStore();
-    this.actionTimer = new ActionTimer(() => this.clock.now().wall);
+    this.actionTimer = new ActionTimer(() => this.clock.now().wall, () => this.clock.now().mono);
+    this.hardware = opts.hardware === false ? null : opts.hardware ?? new HardwareMonitor({ wall: () => this.clock.now().wall, mono: () => this.clock.now().mono });
     const listenHost = opts.listenHost ?? '127.0.0.1';
     this.transport = (opts.transportFactory ?? ((o) => new ZmqTransport(o)))({
       listenHost,
@@ -229,6 +258,7 @@ export class Agent {
       await security.start(); // the ZAP handler must be there before our servers bind
     }
     const bound = await this.transport.start();
+    this.startHardware();
     const listen = this.opts.listenHost ?? '127.0.0.1';
     const advertise = this.opts.advertiseHost ?? listen;
     if (advertise === '0.0.0.0' || advertise === '::') throw new BadArgumentsError(`listening on ${listen}: set an advertise address peers can reach`);
@@ -261,6 +291,59 @@ export class Agent {
     }
     this.log.info({ ...this.endpoints }, 'agent started');
     return this.endpoints;
+  }
+
+  /** Start the hardware layer: samples adapt each member's timers; a wall-clock step voids the clock estimates. */
+  private startHardware(): void {
+    const hw = this.hardware;
+    if (!hw) return;
+    hw.onSample((sample) => {
+      for (const h of this.hosted.values()) {
+        if (h.phase !== 'running') continue;
+        this.adapt(h, sample.at, sample.eventLoopDelay.maxMs, sample.processCpu);
+      }
+    });
+    hw.onStep((step) => {
+      const at = this.clock.now().wall;
+      this.log.warn({ stepMs: step.stepMs }, 'the wall clock stepped: clock estimates reset; waiting actions decide on their own (re-arm or cancel)');
+      for (const h of this.hosted.values()) {
+        h.hw.clock.reset();
+        this.events.add({ at, group: h.driver.core.group, member: h.driver.core.id, type: 'clockStep', stepMs: step.stepMs });
+      }
+    });
+    hw.start();
+  }
+
+  /**
+   * Feed one load sample to a member's timer adaptation: new timers go to the core (and out in
+   * a heartbeat); a leader in poor health hands over to a healthier live voter.
+   */
+  private adapt(h: Hosted, atMono: number, stallMs: number, cpuLoad: number): void {
+    const changed = h.hw.adaptation.observe({ atMono, stallMs, cpuLoad });
+    const core = h.driver.core;
+    if (changed) {
+      this.log.info({ group: core.group, member: core.id, scale: changed.scale, timers: changed.timers, health: changed.health, reason: changed.reason }, 'timers adapted');
+      this.events.add({ at: this.clock.now().wall, group: core.group, member: core.id, type: 'timersAdapted', scale: changed.scale, health: changed.health, reason: changed.reason, timers: changed.timers });
+      h.driver.step((c, now) => c.setTimers(changed.timers, now));
+    }
+    if (!core.isLeader() || h.leaderSince === null || core.hasLeft()) return;
+    const profile = h.hw.profile();
+    const members = new Set(core.members());
+    const target = chooseHandover({
+      isLeader: true,
+      health: profile.health,
+      leaderForMs: atMono - h.leaderSince,
+      // Long enough that a hand-over cannot chase a stall around the group.
+      minTenureMs: 10 * profile.base.peerTimeout,
+      ownElectionMin: core.timers.electionMin,
+      voters: core.config().voters.filter((v) => v !== core.id).map((id) => ({ id, alive: members.has(id), electionMin: core.advertisedTimers(id)?.electionMin ?? Infinity })),
+    });
+    if (target === null) return;
+    const handed = h.driver.step((c, now) => c.handOver(target, now));
+    if (handed) {
+      this.log.warn({ group: core.group, member: core.id, to: target, health: profile.health, reason: profile.reason }, 'handing leadership over: this member is in poor health and a healthier voter exists');
+      this.events.add({ at: this.clock.now().wall, group: core.group, member: core.id, type: 'leaderHandOver', to: target, reason: profile.reason });
+    }
   }
 
   /** Join a group as `component`. Joining twice returns the same Group. */
@@ -306,6 +389,9 @@ export class Agent {
       lastActionErrorMs: null,
       phase: 'probing',
       group: undefined as unknown as Group,
+      hw: new MemberHardware(core.id, timers, this.hardware, { clock: opts.clock, adapt: opts.adapt, timersReason: opts.timersReason }),
+      leaderSince: null,
+      refusedActions: new Map(),
     };
     entry.group = new Group(type, instance, { driver, timed: entry.timed, leave: () => this.leave(key) });
     const firstMember = this.hosted.size === 0;
@@ -376,6 +462,7 @@ export class Agent {
       // later turn: let them out first, so the log reads in the order things happened.
       await new Promise<void>((resolve) => setImmediate(resolve));
       this.actionTimer.close();
+      this.hardware?.stop();
       await this.opts.discovery?.stop();
       await this.transport.close();
       this.opts.security?.stop();
@@ -454,7 +541,10 @@ export class Agent {
       }
       if (env.to !== '' && env.to !== core.id) continue;
       delivered = true;
-      h.driver.step((c, now) => c.receive(env, now));
+      h.driver.step((c, now) => {
+        h.hw.heard(env, now.wall, now.mono);
+        c.receive(env, now);
+      });
     }
     if (!delivered) this.drops.unknownGroup++;
   }
@@ -555,6 +645,10 @@ export class Agent {
 
   /** Sends for a member. Never throws: an envelope that cannot be encoded is counted and dropped. */
   private route(env: Envelope): void {
+    if (env.body.type === 'leaderHeartbeat') {
+      const sender = [...this.hosted.values()].find((h) => h.driver.core.group === env.group && h.driver.core.id === env.from);
+      sender?.hw.sent(env, this.clock.now().mono);
+    }
     if (env.to === '') {
       const frame = this.encode(env);
       if (frame) this.transport.publish(env.group, frame);
@@ -625,6 +719,9 @@ export class Agent {
       h.onLeft?.();
       return;
     }
+    if (event.type === 'leaderElected') h.leaderSince = event.leader === driver.core.id ? this.clock.now().mono : null;
+    else if (event.type === 'leaderExited' && event.leader === driver.core.id) h.leaderSince = null;
+    if (event.type === 'voteRequest' && event.subject === 'action' && event.canVote) this.guardAction(h, driver, event.ballotId, event.when);
     this.events.add({ at: this.clock.now().wall, group, ...describe(event), member: driver.core.id });
     if (event.type === 'leaderElected' || event.type === 'leaderExited' || event.type === 'memberJoined' || event.type === 'memberLeft') {
       this.log.info({ group, self: driver.core.id, ...event }, event.type);
@@ -635,7 +732,26 @@ export class Agent {
       return;
     }
     if (event.type === 'actionScheduled') {
+      const refused = h.refusedActions.get(event.ballotId);
+      if (refused !== undefined) {
+        // The group passed it (a majority) but this member's clock cannot honour the instant:
+        // acting would be acting at the wrong time. It sits this one out and says so.
+        h.refusedActions.delete(event.ballotId);
+        this.log.warn({ group, ballotId: event.ballotId, when: event.when, reason: refused }, 'action passed, but not fired here: this clock cannot honour its instant');
+        this.events.add({ at: this.clock.now().wall, group, member: driver.core.id, type: 'actionSkipped', ballotId: event.ballotId, when: event.when, reason: refused });
+        this.guard(() => void h.group.emit('actionSkipped', { ballotId: event.ballotId, when: event.when, reason: refused }), group, 'actionSkipped');
+        return;
+      }
       const topic = event.topic;
+      const policy = h.hw.policy;
+      const stepOptions = {
+        onStep: (stepMs: number) => stepDecision(stepMs, policy),
+        stepped: (st: { when: number; stepMs: number; at: number; decision: 'rearm' | 'cancel' }) => {
+          this.log.warn({ group, ballotId: event.ballotId, ...st }, st.decision === 'cancel' ? 'action cancelled: the wall clock stepped while waiting' : 'action re-armed: the wall clock stepped while waiting');
+          this.events.add({ group, member: driver.core.id, type: 'actionStep', ballotId: event.ballotId, ...st });
+          this.guard(() => void h.group.emit('actionStep', { ballotId: event.ballotId, ...st }), group, 'actionStep');
+        },
+      };
       this.actionTimer.at(event.when, (firing) => {
         h.lastActionErrorMs = firing.errorMs;
         this.actionErrors.push(firing.errorMs);
@@ -643,10 +759,29 @@ export class Agent {
         this.events.add({ at: firing.firedAt, group, member: driver.core.id, type: 'action', ballotId: event.ballotId, action, ...firing });
         this.log.info({ group, ballotId: event.ballotId, action, ...firing }, `action fired: ${action}`);
         this.guard(() => h.group.fireAction(event.ballotId, topic, firing), group, 'action');
-      });
+      }, stepOptions);
       return;
     }
     this.guard(() => h.group.deliver(event), group, event.type);
+  }
+
+  /**
+   * The action guard (hw/action-guard.ts): a member whose clock cannot honour the instant
+   * votes no at once, with the reason, before the application sees the request.
+   */
+  private guardAction(h: Hosted, driver: MemberDriver, ballotId: string, when: number): void {
+    const core = driver.core;
+    const now = this.clock.now();
+    const endpoints = core.members().map((m) => (m === core.id ? this.endpoints.direct : core.endpointOf(m)));
+    const verdict = h.hw.judge(when, now.wall, now.mono, endpoints);
+    if (verdict.ok) return;
+    h.group.refusedByGuard.set(ballotId, verdict.reason);
+    h.refusedActions.set(ballotId, verdict.reason);
+    // Bounded: results always come (a local timeout at worst), but never keep more than a few.
+    if (h.refusedActions.size > 256) h.refusedActions.delete(h.refusedActions.keys().next().value as string);
+    this.log.warn({ group: core.group, member: core.id, ballotId, when, reason: verdict.reason }, 'voting no on an action: this clock cannot honour its instant');
+    this.events.add({ at: now.wall, group: core.group, member: core.id, type: 'actionRefused', ballotId, when, reason: verdict.reason });
+    driver.step((c, n) => c.vote(ballotId, false, n, verdict.reason));
   }
 
   /** An application handler that throws is logged and counted; it never takes the agent down. */
@@ -680,6 +815,8 @@ export class Agent {
         counters: structuredClone(c.counters),
         lastActionErrorMs: h.lastActionErrorMs,
         persistFailures: h.driver.persistFailures,
+        timerProfile: (({ base, scale, health, reason }) => ({ base, scale, health, reason }))(h.hw.profile()),
+        clock: { ...h.hw.groupClock(this.clock.now().mono), toleranceMs: h.hw.policy.clockToleranceMs, unsynchronised: h.hw.policy.unsynchronised },
         memberInfo: c.memberRecords().map((r) => ({
           id: r.id,
           endpoint: r.id === c.id ? this.endpoints.direct : r.endpoint,
@@ -696,6 +833,7 @@ export class Agent {
       transport: this.transport.stats(),
       clashes: [...this.clashes.values()].map((c) => ({ ...c })),
       transportHeartbeat: this.transport.heartbeat(),
+      hardware: this.hardware?.snapshot() ?? null,
       security: this.opts.security?.status() ?? { mode: 'plaintext' },
     };
   }

@@ -83,7 +83,9 @@ export const GOLDEN_ENVELOPES: { readonly [K in BodyType]: Envelope<Extract<Body
     voters: ['node1/Controller', 'node2/Controller', 'node3/Controller'],
     remainingMs: 2875.5,
   }),
-  memberVote: golden({ type: 'memberVote', ballotId: 'node2/Controller#1717000000002.4', yes: true }),
+  // `yes` must be true here (false is proto3's default, which is never written); a reason
+  // normally comes with a no, but the frame only pins the field numbers.
+  memberVote: golden({ type: 'memberVote', ballotId: 'node2/Controller#1717000000002.4', yes: true, reason: 'clock guard: this clock is 2000 ms off the group' }),
   pollResult: golden({
     type: 'pollResult',
     ballotId: 'node2/Controller#1717000000002.4',
@@ -94,5 +96,6 @@ export const GOLDEN_ENVELOPES: { readonly [K in BodyType]: Envelope<Extract<Body
     when: 1_717_000_030_000,
     tally: { yes: 1, no: 1, voters: 3 },
     reason: 'leader stepped down',
+    refusals: [{ member: 'node3/Controller', reason: 'clock guard: too little lead time' }],
   }),
 };

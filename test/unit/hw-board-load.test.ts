@@ -1,0 +1,48 @@
+/** Board identification (injected sources and this machine) and the load sampler (a real blocked loop). */
+import t from 'tap';
+import { isSlowBoard, readBoard, type BoardSources } from '../../hw/board.js';
+import { LoadSampler } from '../../hw/load.js';
+
+const fake = (dt: string | null, si: Awaited<ReturnType<BoardSources['systemInfo']>>, delayMs = 0): BoardSources => ({
+  deviceTreeModel: async () => dt,
+  systemInfo: () => new Promise((r) => setTimeout(() => r(si), delayMs).unref()),
+});
+const SI = { brand: 'ARM Cortex-A8', speedGHz: 1, distro: 'Debian GNU/Linux', release: '12', kernel: '6.1.0', systemModel: 'BeagleBoard.org' };
+
+t.test('board: the device-tree model wins; systeminformation fills CPU and OS; a slow source is cut off', async (t) => {
+  const bbb = await readBoard(fake('TI AM335x BeagleBone Black', SI));
+  t.same([bbb.model, bbb.modelSource, bbb.cpu.brand, bbb.os.release], ['TI AM335x BeagleBone Black', 'device-tree', 'ARM Cortex-A8', '12']);
+  t.ok(isSlowBoard(bbb), 'a BeagleBone is a slow board');
+  t.notOk(isSlowBoard({ model: 'Raspberry Pi 5 Model B Rev 1.0', cores: 4 }), 'a Raspberry Pi 5 is not');
+  const vm = await readBoard(fake(null, { ...SI, systemModel: 'QEMU Standard PC' }));
+  t.same([vm.model, vm.modelSource], ['QEMU Standard PC', 'systeminformation']);
+  const t0 = Date.now();
+  const slow = await readBoard(fake(null, SI, 5000), 100);
+  t.ok(Date.now() - t0 < 2000, 'the timeout bounds the wait');
+  t.same([slow.model, slow.modelSource], ['unknown', 'none']);
+  t.ok(slow.cores >= 1 && slow.arch.length > 0, 'arch and cores come from node itself');
+});
+
+t.test('board: this machine', async (t) => {
+  const b = await readBoard();
+  t.ok(b.cores >= 1, `${b.model} (${b.modelSource}), ${b.arch}, ${b.cores} cores, ${b.cpu.brand}, ${b.os.distro} ${b.os.release}`);
+});
+
+t.test('load: a 300 ms block of the loop shows as loop delay; load fractions stay in range', async (t) => {
+  const s = new LoadSampler(60_000); // the test closes the intervals itself
+  s.start();
+  await new Promise((r) => setTimeout(r, 50));
+  const quiet = s.sample();
+  // monitorEventLoopDelay forgets its last timestamp on reset(): a stall in the very tick of a
+  // sample is not seen (the sampler's own timer never starts one), so block a tick later.
+  await new Promise((r) => setTimeout(r, 25));
+  const end = Date.now() + 300;
+  while (Date.now() < end);
+  await new Promise((r) => setTimeout(r, 30));
+  const blocked = s.sample();
+  s.stop();
+  t.ok(blocked.eventLoopDelay.maxMs >= 200, `max loop delay ${blocked.eventLoopDelay.maxMs.toFixed(0)} ms after a 300 ms block`);
+  t.ok(quiet.eventLoopDelay.maxMs < blocked.eventLoopDelay.maxMs, 'more than in the quiet interval');
+  t.ok(blocked.processCpu > 0.3, `the busy loop used the CPU (${blocked.processCpu.toFixed(2)} cores)`);
+  for (const x of [quiet, blocked]) t.ok(x.cpuLoad >= 0 && x.cpuLoad <= 1 && x.gc.count >= 0);
+});
