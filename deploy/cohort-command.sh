@@ -1,7 +1,10 @@
 #!/bin/sh
-# The `cohort` command of an installed bundle: the bundled agent on the bundled Node.js.
-# /usr/local/bin/cohort is a symlink to this file; it finds its own tree through the link,
-# so the same file works wherever the bundle was installed (/opt/cohort on a board).
+# The `cohort` command of an installed tree: <home>/bin/cohort runs <home>/app/dist/agent/cli.js
+# on the tree's own Node.js (<home>/node, a bundle) or, without one, on the `node` on PATH
+# (the Docker image, whose base image brings it). /usr/local/bin/cohort is a symlink to this
+# file; it finds its tree through the link, wherever the tree was installed.
 here=$(dirname "$(readlink -f "$0")")
 home=$(dirname "$here")
-exec "$home/node/bin/node" "$home/app/dist/agent/cli.js" "$@"
+node=node
+if [ -x "$home/node/bin/node" ]; then node="$home/node/bin/node"; fi
+exec "$node" "$home/app/dist/agent/cli.js" "$@"
