@@ -135,6 +135,14 @@ t.test('install.sh installs into an empty root, and upgrades keeping config and 
   const missing = spawnSync(src, ['--root', join(work, 'no-such-dir')], { encoding: 'utf8' });
   t.equal(missing.status, 1, 'a missing root is refused');
   t.match(missing.stderr, /is not a directory/, 'and said so');
+  // Onto this (x64) machine, an ARM bundle is refused before anything is written.
+  const arm = [...installed.values()].find((b) => b.arch !== 'x64');
+  if (arm && process.getuid?.() === 0) {
+    const live = spawnSync(join(work, `extract-${arm.arch}`, `cohort-agent-${version}-linux-${arm.arch}`, 'install.sh'), [], { encoding: 'utf8' });
+    t.equal(live.status, 1, `an ${arm.arch} bundle is refused on this x86_64 machine`);
+    t.match(live.stderr, new RegExp(`this is a x86_64 machine, the bundle is for ${arm.arch}`), 'and says why');
+    t.notOk(existsSync('/opt/cohort/BUNDLE') && readFileSync('/opt/cohort/BUNDLE', 'utf8').includes(`arch=${arm.arch}`), 'nothing was installed');
+  }
 });
 
 t.test("the installed x64 bundle's command runs from its root", async (t) => {
@@ -149,6 +157,10 @@ t.test("the installed x64 bundle's command runs from its root", async (t) => {
     cliStart[b.arch] = Math.round(performance.now() - t0);
     t.equal(r.status, 0, `${b.arch}: cohort --help exits 0${r.status === 0 ? '' : `: ${r.stderr}`}`);
     t.match(r.stdout, /Usage: cohort/, `${b.arch}: prints the usage`);
+    if (/--version/.test(r.stdout)) {
+      const v = spawnSync(command, [...args, '--version'], { encoding: 'utf8', timeout: 120_000 });
+      t.match(v.stdout, new RegExp(`cohort-agent ${version.replace(/\./g, '\\.')}`), `${b.arch}: --version names the package and version (${v.stdout.trim()})`);
+    }
     const st = spawnSync(command, [...args, 'status', '--http', '127.0.0.1:9'], { encoding: 'utf8', timeout: 120_000 });
     t.equal(st.status, 1, `${b.arch}: cohort status without an agent exits 1`);
     t.match(st.stderr, /cannot reach an agent at 127\.0\.0\.1:9/, `${b.arch}: and says why`);
