@@ -11,7 +11,7 @@
  * the file's steps, not the base image (test/arm runs the arm64 build itself, emulated).
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -81,6 +81,7 @@ t.test("the image's build and start steps, performed outside a container", async
   t.notOk(existsSync(join(root, 'opt/cohort/app/node_modules/typescript')), 'no dev dependencies in the runtime stage');
   t.notOk(existsSync(join(root, 'opt/cohort/app/test')), 'no tests in the image');
   t.same(image.user, { uid: 1000, gid: 1000 }, 'runs as uid 1000');
+  t.same(readdirSync(join(root, 'opt/cohort/app/node_modules/zeromq/build/linux')), [process.arch], `only this platform's zeromq addon (${process.arch} here, arm64 in the image)`);
 
   // The two peers from the source tree (ports first, so the image's config can list them).
   const c = await startCluster(t, [{ deferStart: true }, { deferStart: true }], { defaults: { groups: ['Dock.a'], minSize: 2, timers: 'lan' }, extraPeers: [`127.0.0.1:${bus}`] });
