@@ -9,20 +9,27 @@
 #   /etc/systemd/system/cohort.service, enabled (multi-user.target.wants)
 #   /usr/lib/sysusers.d/cohort.conf   the `cohort` system user, made by systemd-sysusers at boot
 #   /usr/local/bin/cohort             -> /opt/cohort/bin/cohort
+# ./install.sh --uninstall [--root DIR] removes the program, unit and command, and keeps
+# /etc/cohort and /var/lib/cohort (the votes) unless --purge.
 set -eu
 
 ROOT=/
 ENABLE=1
 START=0
 FORCE=0
+UNINSTALL=0
+PURGE=0
 usage() {
   cat <<'USAGE'
 usage: install.sh [--root DIR] [--no-enable] [--start] [--force]
+       install.sh --uninstall [--purge] [--root DIR]
   --root DIR    install into the root filesystem at DIR (an image being built, or an empty
                 directory); default / (this machine)
   --no-enable   do not enable cohort.service
   --start       (root / only) start the service now; edit /etc/cohort/cohort.yaml first
   --force       install even if this machine's architecture does not match the bundle's
+  --uninstall   remove /opt/cohort, the unit and the command; keep config and state
+  --purge       with --uninstall: remove /etc/cohort and /var/lib/cohort (the votes) too
 USAGE
 }
 while [ $# -gt 0 ]; do
@@ -32,6 +39,8 @@ while [ $# -gt 0 ]; do
     --no-enable) ENABLE=0; shift ;;
     --start) START=1; shift ;;
     --force) FORCE=1; shift ;;
+    --uninstall) UNINSTALL=1; shift ;;
+    --purge) PURGE=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -47,6 +56,25 @@ ROOT=$(cd "$ROOT" && pwd)
 LIVE=0
 [ "$ROOT" = / ] && LIVE=1
 R=${ROOT%/}   # prefix for paths: "" for /
+
+if [ "$UNINSTALL" = 1 ]; then
+  if [ "$LIVE" = 1 ]; then
+    [ "$(id -u)" = 0 ] || { echo "install.sh: uninstalling from this machine needs root" >&2; exit 1; }
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+      systemctl disable --now cohort.service 2>/dev/null || true
+    fi
+  fi
+  rm -rf "$R/opt/cohort" "$R/etc/systemd/system/cohort.service" "$R/etc/systemd/system/multi-user.target.wants/cohort.service" "$R/usr/lib/sysusers.d/cohort.conf"
+  if [ -L "$R/usr/local/bin/cohort" ]; then rm -f "$R/usr/local/bin/cohort"; fi
+  if [ "$LIVE" = 1 ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload; fi
+  if [ "$PURGE" = 1 ]; then
+    rm -rf "$R/etc/cohort" "$R/var/lib/cohort"
+    echo "uninstalled cohort-agent from $ROOT, config and state removed"
+  else
+    echo "uninstalled cohort-agent from $ROOT; kept /etc/cohort and /var/lib/cohort (--purge removes them)"
+  fi
+  exit 0
+fi
 
 if [ "$LIVE" = 1 ]; then
   [ "$(id -u)" = 0 ] || { echo "install.sh: installing onto this machine needs root (or use --root DIR)" >&2; exit 1; }

@@ -135,6 +135,17 @@ t.test('install.sh installs into an empty root, and upgrades keeping config and 
   const missing = spawnSync(src, ['--root', join(work, 'no-such-dir')], { encoding: 'utf8' });
   t.equal(missing.status, 1, 'a missing root is refused');
   t.match(missing.stderr, /is not a directory/, 'and said so');
+  // Uninstall keeps the operator's config and the votes; --purge removes them too.
+  const scratch = join(work, 'root-uninstall');
+  mkdirSync(scratch);
+  execFileSync(src, ['--root', scratch]);
+  const un = execFileSync(src, ['--uninstall', '--root', scratch], { encoding: 'utf8' });
+  t.match(un, /kept \/etc\/cohort and \/var\/lib\/cohort/, 'uninstall says what it kept');
+  for (const f of ['opt/cohort', 'usr/local/bin/cohort', 'etc/systemd/system/cohort.service', 'etc/systemd/system/multi-user.target.wants/cohort.service', 'usr/lib/sysusers.d/cohort.conf']) t.notOk(existsSync(join(scratch, f)) || isLink(join(scratch, f)), `uninstall removed /${f}`);
+  t.ok(existsSync(join(scratch, 'etc/cohort/cohort.yaml')) && existsSync(join(scratch, 'var/lib/cohort')), 'uninstall kept config and state');
+  execFileSync(src, ['--uninstall', '--purge', '--root', scratch]);
+  t.notOk(existsSync(join(scratch, 'etc/cohort')) || existsSync(join(scratch, 'var/lib/cohort')), '--purge removed config and state');
+
   // Onto this (x64) machine, an ARM bundle is refused before anything is written.
   const arm = [...installed.values()].find((b) => b.arch !== 'x64');
   if (arm && process.getuid?.() === 0) {
@@ -304,4 +315,12 @@ async function onAll(c: AgentCluster, type: string, ballotId: string, timeoutMs:
     200,
   );
   return found;
+}
+
+function isLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
