@@ -217,6 +217,9 @@ function packArch(app: string, arch: BundleArch, o: BundleOptions, version: stri
     mkdirSync(join(home, 'bin'), { recursive: true });
     copyFileSync(join(deploy, 'cohort-command.sh'), join(home, 'bin', 'cohort'));
     chmodSync(join(home, 'bin', 'cohort'), 0o755);
+    // What the unit's Documentation= points at.
+    copyFileSync(join(REPO_ROOT, 'README.md'), join(home, 'README.md'));
+    copyFileSync(join(deploy, 'FLASHING.md'), join(home, 'FLASHING.md'));
     copyFileSync(join(deploy, 'install.sh'), join(root, 'install.sh'));
     chmodSync(join(root, 'install.sh'), 0o755);
     mkdirSync(join(root, 'etc', 'cohort'), { recursive: true });

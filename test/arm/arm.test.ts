@@ -70,7 +70,7 @@ t.test('npm run bundle writes a tarball per architecture and prints its path', {
     const top = readdirSync(extracted);
     t.same(top, [`cohort-agent-${version}-linux-${a}`], `${a}: one top directory`);
     const b = join(extracted, top[0]!);
-    for (const f of ['install.sh', 'opt/cohort/bin/cohort', 'opt/cohort/node/bin/node', 'opt/cohort/app/dist/agent/cli.js', 'opt/cohort/app/package.json', 'opt/cohort/BUNDLE', 'etc/cohort/cohort.yaml', 'etc/systemd/system/cohort.service', 'usr/lib/sysusers.d/cohort.conf']) {
+    for (const f of ['install.sh', 'opt/cohort/bin/cohort', 'opt/cohort/node/bin/node', 'opt/cohort/app/dist/agent/cli.js', 'opt/cohort/app/package.json', 'opt/cohort/BUNDLE', 'opt/cohort/README.md', 'etc/cohort/cohort.yaml', 'etc/systemd/system/cohort.service', 'usr/lib/sysusers.d/cohort.conf']) {
       t.ok(existsSync(join(b, f)), `${a}: bundle has ${f}`);
     }
     const facts = Object.fromEntries(readFileSync(join(b, 'opt/cohort/BUNDLE'), 'utf8').trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
