@@ -35,6 +35,9 @@ const arches = ALL.filter((a) => {
 const G = 'Boards.bench';
 const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
+/** The environment an installed agent gets here: this process's, without the test runner's hooks. */
+const BOARD_ENV = { NODE_ENV: 'production', NODE_OPTIONS: '' };
+
 const work = mkdtempSync(join(tmpdir(), 'cohort-arm-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
@@ -164,15 +167,16 @@ t.test("the installed x64 bundle's command runs from its root", async (t) => {
   for (const b of [x64]) {
     const { command, args } = runner(b.arch).launch(b.home);
     const t0 = performance.now();
-    const r = spawnSync(command, [...args, '--help'], { encoding: 'utf8', timeout: 120_000 });
+    const env = { ...process.env, ...BOARD_ENV };
+    const r = spawnSync(command, [...args, '--help'], { encoding: 'utf8', timeout: 120_000, env });
     cliStart[b.arch] = Math.round(performance.now() - t0);
     t.equal(r.status, 0, `${b.arch}: cohort --help exits 0${r.status === 0 ? '' : `: ${r.stderr}`}`);
     t.match(r.stdout, /Usage: cohort/, `${b.arch}: prints the usage`);
     if (/--version/.test(r.stdout)) {
-      const v = spawnSync(command, [...args, '--version'], { encoding: 'utf8', timeout: 120_000 });
+      const v = spawnSync(command, [...args, '--version'], { encoding: 'utf8', timeout: 120_000, env });
       t.match(v.stdout, new RegExp(`cohort-agent ${version.replace(/\./g, '\\.')}`), `${b.arch}: --version names the package and version (${v.stdout.trim()})`);
     }
-    const st = spawnSync(command, [...args, 'status', '--http', '127.0.0.1:9'], { encoding: 'utf8', timeout: 120_000 });
+    const st = spawnSync(command, [...args, 'status', '--http', '127.0.0.1:9'], { encoding: 'utf8', timeout: 120_000, env });
     t.equal(st.status, 1, `${b.arch}: cohort status without an agent exits 1`);
     t.match(st.stderr, /cannot reach an agent at 127\.0\.0\.1:9/, `${b.arch}: and says why`);
   }
@@ -212,7 +216,9 @@ t.test('x64 and emulated ARM agents from the installed bundles form a group, vot
     autoVote: 'yes' as const,
     launch: runner(m.arch).launch(m.home),
     deferStart: true,
-    env: { NODE_ENV: 'production' },
+    // Not the test runner's NODE_OPTIONS (tap's process-info and coverage hooks, from the repo's
+    // node_modules): the installed agent runs only what the bundle carries, as on a board.
+    env: BOARD_ENV,
   }));
   const c = await startCluster(t, specs, { readyTimeoutMs: 180_000 });
   const per: AgentFigures[] = members.map((m, i) => ({ node: c.agent(i).node, arch: m.arch, emulated: runner(m.arch).emulated, startupMs: 0 }));
