@@ -78,6 +78,20 @@ export interface GroupStatus {
   lastActionErrorMs: number | null;
   /** Hard-state writes that failed (the messages depending on them were not sent). */
   persistFailures: number;
+  /** Every member this one knows (itself included), for `cohort members`. */
+  memberInfo: MemberInfo[];
+}
+
+/** One member as another sees it. */
+export interface MemberInfo {
+  id: MemberId;
+  /** The direct endpoint it advertises ('' until heard). */
+  endpoint: string;
+  incarnation: number;
+  /** How long ago it was last heard, ms (0 for the reporting member itself). */
+  lastHeardMs: number;
+  /** Clock offset to the reporting member, ms, when the hardware layer measures it (else absent). */
+  clockOffsetMs?: number;
 }
 
 export interface AgentStatus {
@@ -217,7 +231,7 @@ export class Agent {
       });
       await discovery.start({ node: this.node, bus: this.endpoints.bus, direct: this.endpoints.direct, protocol: PROTOCOL_VERSION });
     }
-    this.log.info({ node: this.node, ...this.endpoints }, 'agent started');
+    this.log.info({ ...this.endpoints }, 'agent started');
     return this.endpoints;
   }
 
@@ -330,10 +344,13 @@ export class Agent {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await Promise.all([...this.hosted.values()].map((h) => h.group.leave()));
+      // Events the members produced while leaving (a leader's leaderExited) are delivered on a
+      // later turn: let them out first, so the log reads in the order things happened.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       this.actionTimer.close();
       await this.opts.discovery?.stop();
       await this.transport.close();
-      this.log.info({ node: this.node }, 'agent stopped');
+      this.log.info('agent stopped');
     })();
     return this.stopping;
   }
@@ -555,13 +572,19 @@ export class Agent {
     if (event.type === 'leaderElected' || event.type === 'leaderExited' || event.type === 'memberJoined' || event.type === 'memberLeft') {
       this.log.info({ group, self: driver.core.id, ...event }, event.type);
     }
+    if (event.type === 'configMismatch') {
+      // A configuration error for the operator, not an application event (the core rate-limits it per sender).
+      this.log.warn({ group, self: driver.core.id, member: event.member, differences: event.differences }, 'a member of the group has different group settings (minSize or timers): fix the configuration');
+      return;
+    }
     if (event.type === 'actionScheduled') {
       const topic = event.topic;
       this.actionTimer.at(event.when, (firing) => {
         h.lastActionErrorMs = firing.errorMs;
         this.actionErrors.push(firing.errorMs);
-        this.events.add({ at: firing.firedAt, group, member: driver.core.id, type: 'action', ballotId: event.ballotId, ...firing });
-        this.log.info({ group, ballotId: event.ballotId, ...firing }, 'action fired');
+        const action = preview(topic);
+        this.events.add({ at: firing.firedAt, group, member: driver.core.id, type: 'action', ballotId: event.ballotId, action, ...firing });
+        this.log.info({ group, ballotId: event.ballotId, action, ...firing }, `action fired: ${action}`);
         this.guard(() => h.group.fireAction(event.ballotId, topic, firing), group, 'action');
       });
       return;
@@ -582,6 +605,7 @@ export class Agent {
   // ------------------------------------------------------------------ status
 
   status(): AgentStatus {
+    const mono = this.clock.now().mono;
     const groups = [...this.hosted.values()].map((h): GroupStatus => {
       const c = h.driver.core;
       return {
@@ -599,6 +623,12 @@ export class Agent {
         counters: structuredClone(c.counters),
         lastActionErrorMs: h.lastActionErrorMs,
         persistFailures: h.driver.persistFailures,
+        memberInfo: c.memberRecords().map((r) => ({
+          id: r.id,
+          endpoint: r.id === c.id ? this.endpoints.direct : r.endpoint,
+          incarnation: r.incarnation,
+          lastHeardMs: r.id === c.id ? 0 : Math.max(0, Math.round(mono - r.lastHeard)),
+        })),
       };
     });
     return {
