@@ -35,8 +35,8 @@ const arches = ALL.filter((a) => {
 const G = 'Boards.bench';
 const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-/** The environment an installed agent gets here: this process's, without the test runner's hooks. */
-const BOARD_ENV = { NODE_ENV: 'production', NODE_OPTIONS: '' };
+/** What an installed agent gets on top of this process's environment (the runner's hooks are dropped by runner().launch). */
+const BOARD_ENV = { NODE_ENV: 'production' };
 
 const work = mkdtempSync(join(tmpdir(), 'cohort-arm-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
@@ -216,8 +216,6 @@ t.test('x64 and emulated ARM agents from the installed bundles form a group, vot
     autoVote: 'yes' as const,
     launch: runner(m.arch).launch(m.home),
     deferStart: true,
-    // Not the test runner's NODE_OPTIONS (tap's process-info and coverage hooks, from the repo's
-    // node_modules): the installed agent runs only what the bundle carries, as on a board.
     env: BOARD_ENV,
   }));
   const c = await startCluster(t, specs, { readyTimeoutMs: 180_000 });

@@ -48,20 +48,29 @@ export function runProblem(arch: BundleArch): string | null {
   return null;
 }
 
+/**
+ * Through `env -u NODE_OPTIONS`: the test runner (tap's process-info hook) adds its NODE_OPTIONS
+ * to every child, which would make the installed agent load hooks from the repo's node_modules
+ * (and, emulated, start even slower). The installed agent runs only what its bundle carries.
+ */
+function clean(command: string, args: string[]): { command: string; args: string[] } {
+  return { command: 'env', args: ['-u', 'NODE_OPTIONS', command, ...args] };
+}
+
 export function runner(arch: BundleArch): Runner {
   const node = (home: string) => join(home, 'node', 'bin', 'node');
   const cli = (home: string) => join(home, 'app', 'dist', 'agent', 'cli.js');
   switch (arch) {
     case 'x64':
       // The installed command itself (bin/cohort finds its tree), as on a board.
-      return { arch, emulated: false, launch: (home) => ({ command: join(home, 'bin', 'cohort'), args: [] }) };
+      return { arch, emulated: false, launch: (home) => clean(join(home, 'bin', 'cohort'), []) };
     case 'arm64':
-      return { arch, emulated: true, launch: (home) => ({ command: 'qemu-aarch64-static', args: ['-L', '/usr/aarch64-linux-gnu', node(home), cli(home)] }) };
+      return { arch, emulated: true, launch: (home) => clean('qemu-aarch64-static', ['-L', '/usr/aarch64-linux-gnu', node(home), cli(home)]) };
     case 'armv7':
       // No -L here: qemu 7.2 with the cross tree /usr/arm-linux-gnueabihf crashes in the first
       // pthread_create (any dynamically linked program, not just Node); the multiarch armhf
       // libraries under / work, and are what a Debian board has anyway.
-      return { arch, emulated: true, launch: (home) => ({ command: 'qemu-arm-static', args: [node(home), cli(home)] }) };
+      return { arch, emulated: true, launch: (home) => clean('qemu-arm-static', [node(home), cli(home)]) };
   }
 }
 

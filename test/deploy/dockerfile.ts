@@ -297,8 +297,8 @@ export function executeDockerfile(o: ExecuteOptions): ExecutedImage {
           const form = execForm(i.args);
           log(`RUN ${i.args}`);
           const r = form
-            ? spawnSync(form[0]!, form.slice(1).map(relocate), { cwd: workdir, env, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' })
-            : spawnSync('/bin/sh', ['-c', relocate(i.args)], { cwd: workdir, env, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+            ? spawnSync(...withoutRunnerHooks(form[0]!, form.slice(1).map(relocate)), { cwd: workdir, env, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' })
+            : spawnSync(...withoutRunnerHooks('/bin/sh', ['-c', relocate(i.args)]), { cwd: workdir, env, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
           if (r.status !== 0) throw new DockerfileError(`line ${i.line}: RUN ${i.args} failed (exit ${r.status}):\n${(r.stderr || r.stdout).slice(-3000)}`);
           break;
         }
@@ -345,12 +345,22 @@ export function executeDockerfile(o: ExecuteOptions): ExecutedImage {
   return last;
 }
 
+/**
+ * A command run through `env -u NODE_OPTIONS`: a test runner (tap's process-info hook) adds its
+ * own NODE_OPTIONS to every child's environment, even an explicit one; `env` drops it before the
+ * image's program starts, so that runs with exactly the image's environment.
+ */
+export function withoutRunnerHooks(cmd: string, args: string[]): [string, string[]] {
+  return ['env', ['-u', 'NODE_OPTIONS', cmd, ...args]];
+}
+
 /** `docker run` of the executed image: ENTRYPOINT + CMD as its USER, in its WORKDIR and env. */
 export function startImage(image: ExecutedImage, cmd: string[] = image.cmd): ChildProcess {
   const argv = [...image.entrypoint, ...cmd];
   if (argv.length === 0) throw new DockerfileError('no ENTRYPOINT or CMD');
   const asUser = image.user && process.getuid?.() === 0 ? { uid: image.user.uid, gid: image.user.gid } : {};
-  return spawn(onPath(argv[0]!, image.env.PATH ?? ''), argv.slice(1), { cwd: image.workdir, env: image.env, stdio: ['ignore', 'pipe', 'pipe'], ...asUser });
+  const [command, args] = withoutRunnerHooks(onPath(argv[0]!, image.env.PATH ?? ''), argv.slice(1));
+  return spawn(command, args, { cwd: image.workdir, env: image.env, stdio: ['ignore', 'pipe', 'pipe'], ...asUser });
 }
 
 /** Run the image's HEALTHCHECK once (as its USER): the exit code, 0 = healthy. */
@@ -358,7 +368,7 @@ export function healthcheck(image: ExecutedImage): { status: number | null; outp
   if (!image.healthcheck) throw new DockerfileError('no HEALTHCHECK');
   const asUser = image.user && process.getuid?.() === 0 ? { uid: image.user.uid, gid: image.user.gid } : {};
   const [cmd, args] = 'shell' in image.healthcheck ? ['/bin/sh', ['-c', image.healthcheck.shell]] : [image.healthcheck.exec[0]!, image.healthcheck.exec.slice(1)];
-  const r = spawnSync(cmd, args, { cwd: image.workdir, env: image.env, encoding: 'utf8', timeout: 30_000, ...asUser });
+  const r = spawnSync(...withoutRunnerHooks(cmd, args), { cwd: image.workdir, env: image.env, encoding: 'utf8', timeout: 30_000, ...asUser });
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 

@@ -104,7 +104,10 @@ t.test('the example configs load with the agent’s config loader', async (t) =>
   t.ok(board.advertise, 'board: advertises an address');
   t.equal(board.http, '127.0.0.1:8080', 'board: HTTP on loopback only');
   t.equal(board.groups.length, 1, 'board: joins a group');
-  const container = loadConfig(join(DEPLOY, 'container.yaml'));
+  // The image's default config listens on 0.0.0.0 and leaves `advertise` to the operator: it is
+  // refused, naming the field, until it is set (as `docker run` with the default config shows).
+  t.throws(() => loadConfig(join(DEPLOY, 'container.yaml')), /advertise/, 'container: refused without advertise, naming it');
+  const container = loadConfig(join(DEPLOY, 'container.yaml'), { advertise: '10.0.0.7' });
   t.equal(container.http, '127.0.0.1:8080', 'container: HTTP where the image’s HEALTHCHECK asks');
   t.equal(container.stateDir, '/var/lib/cohort', 'container: state in the state volume');
   t.match(readFileSync(join(REPO_ROOT, 'Dockerfile.arm64'), 'utf8'), /COHORT_HTTP=127\.0\.0\.1:8080/, 'the image’s COHORT_HTTP matches the config');
