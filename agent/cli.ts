@@ -15,6 +15,8 @@ import { loadComponentClass } from './components/host.js';
 import { EXIT, explainStartupError, type FieldLabel, type StartupFailure } from './startup-errors.js';
 import { buildInfo, versionLine } from './build-info.js';
 import type { AgentStatus } from './runtime/agent.js';
+import { EXIT_SECURITY, SecurityConfigError } from './security/keys.js';
+import { formatSecurity, keygenCommand, statusAuthHeaders } from './security/cli.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const port = (v: string) => {
@@ -47,7 +49,10 @@ function addAgentOptions(cmd: Command): Command {
     .option('--reset-state', 'move damaged or lost state files aside and start those members amnesiac, instead of refusing to start')
     .option('--component <file>', withDefault('host a component module (joins the --group groups; repeatable)', 'components'), collect)
     .addOption(new Option('--auto-vote <answer>', withDefault("how this agent's own member votes", 'autoVote')).choices(['yes', 'no', 'abstain']))
-    .addOption(new Option('--log-level <level>', withDefault('log level', 'logLevel')).choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']));
+    .addOption(new Option('--log-level <level>', withDefault('log level', 'logLevel')).choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .option('--keys <dir|file>', "secure mode: this node's certificate (a directory holding one NAME.key_secret, or the file)")
+    .option('--allow <dir>', "secure mode: directory of the peers' public certificates (*.key), re-read when it changes")
+    .option('--http-token <file>', 'bearer token for the HTTP API (created 0600 if missing; default in secure mode: <state-dir>/<node>/http-token)');
 }
 
 interface ResolvedAgentConfig {
@@ -82,6 +87,8 @@ function configFromFlags(o: Record<string, unknown>): ResolvedAgentConfig {
     components: components.length > 0 ? components : undefined,
     autoVote: o.autoVote,
     logLevel: o.logLevel,
+    security: o.keys !== undefined || o.allow !== undefined ? { keys: o.keys, allow: o.allow } : undefined,
+    httpToken: o.httpToken,
   };
   const config = loadConfig((o.config as string | undefined) ?? null, flags);
   const label = (key: string) => (flags[key] !== undefined ? CONFIG_FIELDS.find((f) => f.key === key)?.flag ?? key : key);
@@ -123,6 +130,8 @@ function agentCommand(program: Command): void {
     } catch (err) {
       const step = err instanceof AgentStartError ? err.step : 'other';
       const cause = err instanceof AgentStartError ? err.cause : err;
+      // Keys configured but unusable: one line and its own exit status, never plaintext.
+      if (cause instanceof SecurityConfigError) fail('agent', { code: EXIT_SECURITY as StartupFailure['code'], line: cause.message });
       log.debug({ err: cause, step }, 'start-up failed');
       fail('agent', explainStartupError(cause, config, label, step === 'join' ? 'other' : step));
     }
@@ -210,11 +219,12 @@ export function reachError(err: unknown): string {
   return e.cause?.message ?? e.message ?? String(err);
 }
 
-async function fetchStatuses(command: string, targets: string[]): Promise<{ ok: Array<{ target: string; status: AgentStatus }>; failed: number }> {
+async function fetchStatuses(command: string, targets: string[], tokenFile?: string): Promise<{ ok: Array<{ target: string; status: AgentStatus }>; failed: number }> {
   const results = await Promise.all(
     targets.map(async (target) => {
       try {
-        const res = await fetch(`http://${target}/status`, { signal: AbortSignal.timeout(3000) });
+        const res = await fetch(`http://${target}/status`, { signal: AbortSignal.timeout(3000), headers: statusAuthHeaders(tokenFile) });
+        if (res.status === 401) throw new Error('HTTP 401: the agent wants its token: --http-token FILE (secure mode: <state-dir>/<node>/http-token)');
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         return { target, status: (await res.json()) as AgentStatus };
       } catch (err) {
@@ -235,11 +245,15 @@ function statusCommand(program: Command): void {
     .description("print the groups of one or more agents (from their --http endpoints) in one table")
     .addOption(httpOption())
     .option('--json', 'print the status JSON (an array when several agents are asked)')
-    .action(async (o: { http?: string[]; json?: boolean }) => {
+    .option('--http-token <file>', "the agent's HTTP token file (secure mode: <state-dir>/<node>/http-token)")
+    .action(async (o: { http?: string[]; json?: boolean; httpToken?: string }) => {
       const targets = httpTargets(o.http);
-      const { ok, failed } = await fetchStatuses('status', targets);
+      const { ok, failed } = await fetchStatuses('status', targets, o.httpToken);
       if (o.json) process.stdout.write(`${JSON.stringify(targets.length === 1 ? ok[0]?.status ?? null : ok.map((r) => r.status), null, 2)}\n`);
-      else if (ok.length) process.stdout.write(formatStatusTable(ok.map((r) => r.status), targets.length > 1 ? ok.map((r) => r.target) : undefined));
+      else if (ok.length) {
+        process.stdout.write(formatStatusTable(ok.map((r) => r.status), targets.length > 1 ? ok.map((r) => r.target) : undefined));
+        if (ok.length === 1) process.stdout.write(formatSecurity(ok[0]!.status.security));
+      }
       process.exitCode = failed ? 1 : 0;
     });
 }
@@ -279,7 +293,7 @@ function demoCommand(program: Command): void {
 }
 
 /** Every `cohort` command. A new one is a function here and a line in this list. */
-export const COMMANDS: Array<(program: Command) => void> = [agentCommand, statusCommand, membersCommand, checkCommand, demoCommand];
+export const COMMANDS: Array<(program: Command) => void> = [agentCommand, statusCommand, membersCommand, checkCommand, demoCommand, keygenCommand];
 
 const program = new Command()
   .name('cohort')

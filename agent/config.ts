@@ -8,6 +8,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { TIMER_NAMES, TIMER_PRESETS, TimerSettingsError, validateTimers, type TimerSettings } from './core/timers.js';
 import { componentNameProblem, groupNameProblem, nodeNameProblem } from './core/names.js';
+import { parseHttpToken, parseSecurityConfig, SecurityConfigFieldError, type SecurityConfig } from './security/config.js';
 
 /** A bad flag or config field: the message names it, the value and the rule (exit code 2). */
 export class ConfigError extends Error {
@@ -51,6 +52,8 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   { key: 'autoVote', flag: '--auto-vote', default: 'abstain' },
   { key: 'components', flag: '--component', default: 'none' },
   { key: 'logLevel', flag: '--log-level', default: 'info' },
+  { key: 'security', flag: '--keys/--allow', default: 'none (plaintext)' },
+  { key: 'httpToken', flag: '--http-token', default: 'secure mode: <state-dir>/<node>/http-token; plaintext: none' },
 ];
 
 /** The default of a config field, as text (for `--help`). */
@@ -117,6 +120,10 @@ export interface AgentConfig {
   autoVote: AutoVote;
   components: ComponentConfig[];
   logLevel: string;
+  /** CURVE keys and allow-list (README "Security"); null: plaintext. */
+  security: SecurityConfig | null;
+  /** Bearer-token file for the HTTP API, or null (then: generated in the state dir when secure). */
+  httpToken: string | null;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -197,7 +204,9 @@ export function inspectStateDir(dir: string, field: string): void {
       break;
     } catch (err) {
       if (err instanceof EnvironmentError) throw err;
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new EnvironmentError(`${field} ${dir} cannot be used: ${(err as Error).message}`);
+      // ENOTDIR: some ancestor is a file; walk up to it and name it.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new EnvironmentError(`${field} ${dir} cannot be used: ${(err as Error).message}`);
       const up = dirname(probe);
       if (up === probe) return;
       probe = up;
@@ -346,7 +355,9 @@ export function loadConfig(file: string | null, flags: Raw = {}): AgentConfig {
   const fromFlags = new Set<string>();
   for (const [k, v] of Object.entries(flags)) {
     if (v === undefined) continue;
-    raw[k] = v;
+    // --keys / --allow override one field of the file's `security` each.
+    if (k === 'security' && isObject(v) && isObject(raw.security)) raw[k] = { ...raw.security, ...Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined)) };
+    else raw[k] = v;
     fromFlags.add(k);
   }
   // Errors name what the user wrote: the flag when it came from the command line.
@@ -414,6 +425,16 @@ export function validateConfig(raw: Raw, baseDir = process.cwd(), label: (key: s
     throw new ConfigError(`${label('listen')} ${listen} binds every interface, so peers need an address to dial: set ${label('listen') === 'listen' ? 'advertise' : '--advertise'} to this board's address (e.g. 10.0.0.7)`);
   }
   if (advertise !== null && WILDCARD_HOSTS.includes(advertise)) throw new ConfigError(`${label('advertise')} ${advertise} is not an address peers can dial: give this board's own address`);
+  const discovery = parseDiscovery(raw, peers);
+  let security: SecurityConfig | null;
+  let httpToken: string | null;
+  try {
+    security = parseSecurityConfig(raw, baseDir, peers, discovery.discovery);
+    httpToken = parseHttpToken(raw, baseDir);
+  } catch (err) {
+    if (err instanceof SecurityConfigFieldError) throw new ConfigError(err.message);
+    throw err;
+  }
   return {
     node: defaulted ? defaulted.node : named(raw.node, label('node'), nodeNameProblem),
     nodeSource: defaulted ? defaulted.source : 'config',
@@ -423,12 +444,14 @@ export function validateConfig(raw: Raw, baseDir = process.cwd(), label: (key: s
     directPort: raw.directPort === undefined ? 0 : int(raw.directPort, label('directPort'), 0, 65535),
     http,
     peers,
-    ...parseDiscovery(raw, peers),
+    ...discovery,
     stateDir,
     resetState,
     groups: list(raw.groups, label('groups')).map((g, i) => (label('groups') === 'groups' ? parseGroup(g, `groups[${i}]`, defaults) : parseGroup(g, label('groups'), defaults, true))),
     autoVote: autoVote as AutoVote,
     components,
     logLevel,
+    security,
+    httpToken,
   };
 }

@@ -13,6 +13,8 @@ import { FileHardStateStore, MemoryHardStateStore } from './runtime/hard-state-s
 import type { Discovery } from '../discovery/discovery.js';
 import { MdnsDiscovery, mdnsOptionsFor } from '../discovery/mdns.js';
 import { StaticDiscovery } from '../discovery/static.js';
+import { setUpSecurity } from './security/setup.js';
+import { bearerAuth } from './security/http-auth.js';
 
 export interface RunningAgent {
   agent: Agent;
@@ -45,7 +47,9 @@ export function makeLogger(level: string, node: string): Logger {
 }
 
 export async function runAgent(config: AgentConfig, log: Logger = makeLogger(config.logLevel, config.node), opts: RunAgentOptions = {}): Promise<RunningAgent> {
+  const secure = setUpSecurity(config, log.child({ part: 'security' }));
   const agent = new Agent({
+    security: secure.security,
     node: config.node,
     listenHost: config.listen,
     advertiseHost: config.advertise ?? undefined,
@@ -79,7 +83,9 @@ export async function runAgent(config: AgentConfig, log: Logger = makeLogger(con
     throw new AgentStartError('join', err);
   }
   try {
-    return await serve(agent, config, hosts, endpoints, log, opts);
+    // Secure mode (or --http-token): every route but /healthz wants the bearer token.
+    const auth = secure.httpToken ? [bearerAuth(secure.httpToken)] : [];
+    return await serve(agent, config, hosts, endpoints, log, { ...opts, httpMiddleware: [...auth, ...(opts.httpMiddleware ?? [])] });
   } catch (err) {
     for (const h of hosts) await h.deactivate().catch(() => {});
     await agent.stop().catch(() => {});

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import type { Discovery, DiscoveryEventMap, PeerAdvert } from './discovery.js';
-import { parsePeerEndpoint, type PeerEndpoint } from './peer-endpoint.js';
+import { isNodeName } from '../agent/core/names.js';
+import { parsePeerEndpoint, PeerEntryError, type PeerEndpoint } from './peer-endpoint.js';
 import { PeerTable } from './peer-table.js';
 
 export { PeerEntryError } from './peer-endpoint.js';
@@ -29,8 +30,8 @@ export interface StaticDiscoveryOptions {
  * a local address.
  */
 export class StaticDiscovery extends EventEmitter<DiscoveryEventMap> implements Discovery {
-  /** The validated, de-duplicated entries. */
-  readonly peers: readonly PeerEndpoint[];
+  /** The validated, de-duplicated entries (`name`: the node, when the entry was NAME@host:port). */
+  readonly peers: readonly (PeerEndpoint & { name?: string })[];
   private readonly localAddresses: ReadonlySet<string>;
   private readonly table = new PeerTable();
   private running = false;
@@ -38,10 +39,14 @@ export class StaticDiscovery extends EventEmitter<DiscoveryEventMap> implements 
   /** Throws PeerEntryError, naming the entry, for anything that is not host:port. */
   constructor(entries: readonly string[], options: StaticDiscoveryOptions = {}) {
     super();
-    const byEndpoint = new Map<string, PeerEndpoint>();
+    const byEndpoint = new Map<string, PeerEndpoint & { name?: string }>();
     for (const entry of entries) {
-      const peer = parsePeerEndpoint(entry);
-      byEndpoint.set(peer.endpoint, peer);
+      // NAME@host:port names the node (secure mode needs it: the allow-list binds keys to names).
+      const at = entry.indexOf('@');
+      const name = at > 0 ? entry.slice(0, at).trim() : undefined;
+      if (name !== undefined && !isNodeName(name)) throw new PeerEntryError(entry, `${JSON.stringify(name)} before "@" is not a node id`);
+      const peer = parsePeerEndpoint(at > 0 ? entry.slice(at + 1) : entry);
+      byEndpoint.set(peer.endpoint, name !== undefined ? { ...peer, name } : peer);
     }
     this.peers = [...byEndpoint.values()];
     this.localAddresses = new Set((options.localAddresses ?? interfaceAddresses()).map((a) => a.toLowerCase()));
@@ -52,8 +57,8 @@ export class StaticDiscovery extends EventEmitter<DiscoveryEventMap> implements 
     const own = parsePeerEndpoint(self.bus.replace('://*:', '://0.0.0.0:'));
     this.running = true;
     for (const peer of this.peers) {
-      if (this.isSelf(own, peer)) continue;
-      for (const change of this.table.observe({ node: peer.endpoint, bus: peer.endpoint })) {
+      if (this.isSelf(own, peer) || (peer.name !== undefined && peer.name === self.node)) continue;
+      for (const change of this.table.observe({ node: peer.name ?? peer.endpoint, bus: peer.endpoint })) {
         this.emit(change.event, change.peer);
       }
     }

@@ -20,7 +20,8 @@ import type { Envelope, MemberId } from '../core/messages.js';
 import { validateTimers, type TimerSettings } from '../core/timers.js';
 import { decodeEnvelope, encodeEnvelope } from '../../proto/codec.js';
 import type { Discovery, PeerAdvert } from '../../discovery/discovery.js';
-import { heartbeatForTimers, Transport, type TransportOptions } from '../transport/transport.js';
+import { heartbeatForTimers, ZmqTransport, type TransportOptions } from '../transport/transport.js';
+import type { Transport, TransportFactory } from '../transport/interface.js';
 import { ActionTimer } from './action-timer.js';
 import { EventLog } from './event-log.js';
 import { systemClock, type Clock } from './clock.js';
@@ -28,6 +29,8 @@ import { MemoryHardStateStore, type HardStateStore } from './hard-state-store.js
 import { MemberDriver } from './member-driver.js';
 import { PROTOCOL_VERSION } from '../core/messages.js';
 import { RateLimitedLog } from './rate-limited-log.js';
+import type { PeerSecurity, PeerSecurityStatus } from '../security/peer-security.js';
+import { FloodGuard, type FloodLimits } from '../security/flood-guard.js';
 
 export interface AgentOptions {
   /** Node id, unique in the fleet (default: the host name). */
@@ -43,6 +46,8 @@ export interface AgentOptions {
   logger?: Logger;
   clock?: Clock;
   transport?: Partial<TransportOptions>;
+  /** Makes the transport from the options above (default: a ZmqTransport). Tests pass a MemoryNetwork's. */
+  transportFactory?: TransportFactory;
   /**
    * Node-id probe: before a member starts speaking, listen this long for frames that
    * claim its member id (another agent running under the same node id). Default: the
@@ -50,6 +55,10 @@ export interface AgentOptions {
    * clashes are still detected afterwards). See README "Node ids" and defaultProbeMs.
    */
   probeMs?: number | ((timers: TimerSettings) => number);
+  /** Secure mode (CURVE, allow-list, per-frame identity): see agent/security/. Absent: plaintext. */
+  security?: PeerSecurity;
+  /** Per-peer receive rate limits (agent/security/flood-guard.ts); default FLOOD_DEFAULTS. */
+  floodLimits?: FloodLimits;
 }
 
 export interface JoinOptions {
@@ -104,6 +113,8 @@ export interface AgentStatus {
   clashes: NodeIdClash[];
   /** ZMTP heartbeat given to new connections (derived from the fastest group timers). */
   transportHeartbeat: { intervalMs: number; timeoutMs: number };
+  /** `plaintext`, or the secure mode's key, allow-list and peers (see README "Security"). */
+  security?: PeerSecurityStatus | { mode: 'plaintext' };
 }
 
 /** Another agent speaking under one of this agent's member ids. See README "Node ids". */
@@ -142,6 +153,12 @@ export interface AgentDrops {
   internal: number;
   /** Frames from another agent using one of our member ids (see clashes). */
   clash: number;
+  /** Secure mode: frames claiming a member of another node than the key they came with. */
+  identity: number;
+  /** Frames over their sender's rate limit (group data and control counted apart in floodData/floodControl). */
+  flood: number;
+  floodData: number;
+  floodControl: number;
 }
 
 interface Hosted {
@@ -169,7 +186,8 @@ export class Agent {
   private stopping: Promise<void> | null = null;
   /** Firing errors (ms) not yet read by the metrics exporter. */
   readonly actionErrors: number[] = [];
-  readonly drops: AgentDrops = { decode: 0, unknownGroup: 0, noRoute: 0, handlerErrors: 0, encode: 0, internal: 0, clash: 0 };
+  readonly drops: AgentDrops = { decode: 0, unknownGroup: 0, noRoute: 0, handlerErrors: 0, encode: 0, internal: 0, clash: 0, identity: 0, flood: 0, floodData: 0, floodControl: 0 };
+  private readonly flood: FloodGuard;
   /** Per-frame problems are logged through this: at most a few lines per kind, with counts. */
   private readonly limited: RateLimitedLog;
   private readonly clashes = new Map<string, NodeIdClash>(); // key: group \0 memberId
@@ -185,43 +203,53 @@ export class Agent {
     this.node = opts.node;
     this.log = opts.logger ?? pino({ level: 'silent' });
     this.limited = new RateLimitedLog(this.log);
+    this.flood = new FloodGuard(opts.floodLimits);
     this.transportHeartbeatFixed = opts.transport?.heartbeat !== undefined;
     this.clock = opts.clock ?? systemClock();
     this.store = opts.store ?? new MemoryHardStateStore();
     this.actionTimer = new ActionTimer(() => this.clock.now().wall);
     const listenHost = opts.listenHost ?? '127.0.0.1';
-    this.transport = new Transport({
+    this.transport = (opts.transportFactory ?? ((o) => new ZmqTransport(o)))({
       listenHost,
       busPort: opts.busPort ?? 0,
       directPort: opts.directPort ?? 0,
       identity: opts.node,
       logger: this.log.child({ part: 'transport' }),
       ...opts.transport,
+      ...(opts.security && { curve: opts.security.transportCurve() }),
     });
   }
 
   async start(): Promise<{ bus: string; direct: string }> {
     if (this.started) return this.endpoints;
     this.started = true;
+    const security = this.opts.security;
+    if (security) {
+      this.wireSecurity(security);
+      await security.start(); // the ZAP handler must be there before our servers bind
+    }
     const bound = await this.transport.start();
     const listen = this.opts.listenHost ?? '127.0.0.1';
     const advertise = this.opts.advertiseHost ?? listen;
     if (advertise === '0.0.0.0' || advertise === '::') throw new BadArgumentsError(`listening on ${listen}: set an advertise address peers can reach`);
     const swap = (ep: string) => ep.replace(/^tcp:\/\/(\[[^\]]*\]|[^:]*)/, `tcp://${advertise.includes(':') ? `[${advertise}]` : advertise}`);
     this.endpoints = { bus: swap(bound.bus), direct: swap(bound.direct) };
-    this.transport.onBus((topic, frame) => this.onFrame(frame, topic));
-    this.transport.onDirect((frame) => this.onFrame(frame, null));
-    this.transport.connectBus(bound.bus); // our own bus: local members hear each other
+    this.transport.onBus((topic, frame, peer) => this.onFrame(frame, topic, peer));
+    this.transport.onDirect((frame, peer) => this.onFrame(frame, null, peer));
+    this.transport.connectBus(bound.bus, security?.self()); // our own bus: local members hear each other
     const discovery = this.opts.discovery;
     if (discovery) {
       discovery.on('up', (peer: PeerAdvert) => {
         if (peer.bus === this.endpoints.bus || peer.bus === bound.bus) return;
         this.log.info({ peer }, 'peer up');
+        const as = security?.peerUp(peer);
+        if (as === null) return; // secure mode refused it (logged, listed in status)
         this.connectedPeers.add(peer.bus);
-        this.transport.connectBus(peer.bus);
+        this.transport.connectBus(peer.bus, as);
       });
       discovery.on('down', (peer: PeerAdvert) => {
         this.log.info({ peer }, 'peer down');
+        security?.peerDown(peer);
         // A goodbye can overtake the peer's last group messages (its Leave): let those drain first.
         const t = setTimeout(() => {
           if (!this.connectedPeers.has(peer.bus)) this.transport.disconnectBus(peer.bus);
@@ -229,7 +257,7 @@ export class Agent {
         t.unref();
         this.connectedPeers.delete(peer.bus);
       });
-      await discovery.start({ node: this.node, bus: this.endpoints.bus, direct: this.endpoints.direct, protocol: PROTOCOL_VERSION });
+      await discovery.start({ node: this.node, bus: this.endpoints.bus, direct: this.endpoints.direct, protocol: PROTOCOL_VERSION, ...(security && { publicKey: security.keys.publicKey }) });
     }
     this.log.info({ ...this.endpoints }, 'agent started');
     return this.endpoints;
@@ -350,9 +378,26 @@ export class Agent {
       this.actionTimer.close();
       await this.opts.discovery?.stop();
       await this.transport.close();
+      this.opts.security?.stop();
       this.log.info('agent stopped');
     })();
     return this.stopping;
+  }
+
+  /** Allow-list changes re-dial, hang up, and cut accepted links (see PeerSecurity). */
+  private wireSecurity(security: PeerSecurity): void {
+    security.on('dial', (endpoint, peer) => {
+      this.connectedPeers.add(endpoint);
+      this.transport.connectBus(endpoint, peer);
+    });
+    security.on('hangUp', (endpoint) => {
+      this.connectedPeers.delete(endpoint);
+      this.transport.disconnectBus(endpoint);
+    });
+    security.on('cutAccepted', () => {
+      // Directed links to removed keys close too: they reopen (with a current key) on the next send.
+      this.transport.dropAcceptedConnections().catch((err: unknown) => this.internalError(err, 'cut accepted links'));
+    });
   }
 
   // ------------------------------------------------------------------ routing
@@ -362,7 +407,7 @@ export class Agent {
    * process: whatever throws while decoding, routing or stepping a member is caught,
    * counted (`drops.internal`) and logged at a limited rate; the frame is skipped.
    */
-  private onFrame(frame: Uint8Array, topic: string | null): void {
+  private onFrame(frame: Uint8Array, topic: string | null, peer?: string): void {
     try {
       const decoded = decodeEnvelope(frame);
       if (!decoded.ok) {
@@ -371,6 +416,18 @@ export class Agent {
         return;
       }
       const env = decoded.envelope;
+      if (this.opts.security && !this.opts.security.mayClaim(peer, env.from)) {
+        this.drops.identity++;
+        this.limited.warn('identity', { from: env.from, peer, via: topic === null ? 'direct' : 'bus', type: env.body.type }, 'dropped a frame claiming a member of another node than its key');
+        return;
+      }
+      if (!this.flood.admit(peer ?? env.from.slice(0, env.from.indexOf('/')), env.body.type)) {
+        this.drops.flood++;
+        if (env.body.type === 'data') this.drops.floodData++;
+        else this.drops.floodControl++;
+        this.limited.warn('flood', { from: env.from, peer, type: env.body.type }, 'dropped a frame over its sender\'s rate limit');
+        return;
+      }
       if (topic !== null && topic !== env.group) {
         this.drops.unknownGroup++;
         return;
@@ -523,7 +580,7 @@ export class Agent {
       return;
     }
     const frame = this.encode(env);
-    if (frame) this.transport.sendDirect(endpoint, frame);
+    if (frame) this.transport.sendDirect(endpoint, frame, this.opts.security?.keyForMember(env.to));
   }
 
   private encode(env: Envelope): Uint8Array | null {
@@ -639,6 +696,7 @@ export class Agent {
       transport: this.transport.stats(),
       clashes: [...this.clashes.values()].map((c) => ({ ...c })),
       transportHeartbeat: this.transport.heartbeat(),
+      security: this.opts.security?.status() ?? { mode: 'plaintext' },
     };
   }
 }

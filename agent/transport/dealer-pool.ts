@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as zmq from 'zeromq';
+import { curveClientOptions, type TransportCurve } from './curve.js';
 import type { SocketOptionSets, TransportLogger } from './options.js';
 
 /** What a send outcome is reported to; bound once per link, not per message. */
@@ -10,6 +11,9 @@ export interface DirectSendCounters {
 
 interface DirectLink {
   readonly socket: zmq.Dealer;
+  /** Secure mode: the peer key this DEALER was dialled with. */
+  readonly serverKey: string | undefined;
+  readonly openedAt: number;
   lastUsed: number;
   /** True while sends fail: we log the transitions, not every drop. */
   congested: boolean;
@@ -19,6 +23,16 @@ interface DirectLink {
 
 /** libzmq allows routing ids of 1..255 bytes; leave room for the suffix. */
 const MAX_IDENTITY_BYTES = 240;
+
+/**
+ * Secure mode: a DEALER is re-opened after this long. libzmq does not retry a handshake our
+ * peer's ZAP handler refused (measured: one attempt, then silence), and a one-way DEALER
+ * never learns that its link is dead; a peer that admits us later (its allow-list gained
+ * our certificate, e.g. during a key rotation) would otherwise never hear from us again.
+ * The old socket's queue still drains during linger; the cost is one handshake per peer
+ * per period.
+ */
+export const CURVE_DEALER_MAX_AGE_MS = 10_000;
 
 /**
  * One DEALER per remote ROUTER endpoint, opened on first use and closed after sitting
@@ -40,6 +54,7 @@ export class DealerPool {
     private readonly idleMs: number,
     private readonly counters: DirectSendCounters,
     private readonly logger: TransportLogger,
+    private readonly curve?: TransportCurve,
   ) {
     this.idPrefix = Buffer.from(identity).subarray(0, MAX_IDENTITY_BYTES).toString();
   }
@@ -53,15 +68,23 @@ export class DealerPool {
    * `sendTimeout: 0` the send settles synchronously, and a full queue (peer absent or
    * slow, HWM reached) rejects with EAGAIN, which we count as a drop.
    */
-  send(endpoint: string, frame: Uint8Array): void {
-    const link = this.links.get(endpoint) ?? this.open(endpoint);
+  send(endpoint: string, frame: Uint8Array, serverKey?: string): void {
+    let link = this.links.get(endpoint);
+    if (link && (link.serverKey !== serverKey || (this.curve && performance.now() - link.openedAt > CURVE_DEALER_MAX_AGE_MS))) {
+      // The peer at this endpoint now has another key (a rotation, or another node took the port).
+      this.forget(endpoint);
+      link = undefined;
+    }
+    link ??= this.open(endpoint, serverKey);
     if (!link) {
       this.counters.dropped();
       return;
     }
     link.lastUsed = performance.now();
     try {
-      link.socket.send(frame).then(link.onSent, link.onDropped);
+      // Secure mode: [our name, tag, frame], so the receiver knows who sent it (see curve.ts).
+      const msg = this.curve && serverKey ? [this.curve.direct.name, this.curve.direct.tag(serverKey, frame), frame] : frame;
+      link.socket.send(msg).then(link.onSent, link.onDropped);
     } catch (err) {
       // Synchronous throws: socket closed under us (EBADF). Still a drop, not a crash.
       link.onDropped(err);
@@ -92,9 +115,15 @@ export class DealerPool {
     this.stopSweeper();
   }
 
-  private open(endpoint: string): DirectLink | undefined {
+  private open(endpoint: string, serverKey: string | undefined): DirectLink | undefined {
+    if (this.curve && !serverKey) {
+      // Never a plaintext link from a secure agent.
+      this.logger.debug({ endpoint }, 'no key known for this direct endpoint; message dropped');
+      return undefined;
+    }
     const routingId = `${this.idPrefix}~${randomBytes(4).toString('hex')}`;
-    const socket = new zmq.Dealer({ ...this.socketOptions, routingId });
+    const curve = this.curve && serverKey ? curveClientOptions(this.curve, serverKey) : {};
+    const socket = new zmq.Dealer({ ...this.socketOptions, ...curve, routingId });
     try {
       socket.connect(endpoint);
     } catch (err) {
@@ -105,6 +134,8 @@ export class DealerPool {
     }
     const link: DirectLink = {
       socket,
+      serverKey,
+      openedAt: performance.now(),
       lastUsed: performance.now(),
       congested: false,
       onSent: () => {

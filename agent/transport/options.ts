@@ -3,6 +3,8 @@
  * fills in the defaults, so the rest of the transport sees no `undefined`.
  */
 
+import { checkCurveKey, type TransportCurve } from './curve.js';
+
 /** The subset of pino the transport logs through (pino itself fits). */
 export interface TransportLogger {
   debug(obj: object, msg?: string): void;
@@ -44,6 +46,8 @@ export interface TransportOptions {
    *  torn down (default 200 ms). Also bounds how long process exit can wait on libzmq. */
   lingerMs?: number;
   logger?: TransportLogger;
+  /** CURVE encryption and per-message sender identity (see curve.ts). Absent: plaintext. */
+  curve?: TransportCurve;
 }
 
 /** ZMTP heartbeat: a PING every `intervalMs` of silence; a link with no traffic for `timeoutMs` after a PING is dropped. */
@@ -52,8 +56,8 @@ export interface HeartbeatOptions {
   timeoutMs: number;
 }
 
-export type ResolvedTransportOptions = Required<Omit<TransportOptions, 'sendHighWaterMark' | 'receiveHighWaterMark'>> &
-  Pick<TransportOptions, 'sendHighWaterMark' | 'receiveHighWaterMark'>;
+export type ResolvedTransportOptions = Required<Omit<TransportOptions, 'sendHighWaterMark' | 'receiveHighWaterMark' | 'curve'>> &
+  Pick<TransportOptions, 'sendHighWaterMark' | 'receiveHighWaterMark' | 'curve'>;
 
 export const TRANSPORT_DEFAULTS = {
   busPort: 0,
@@ -88,7 +92,14 @@ export function resolveTransportOptions(o: TransportOptions): ResolvedTransportO
     directIdleMs: o.directIdleMs ?? TRANSPORT_DEFAULTS.directIdleMs,
     lingerMs: o.lingerMs ?? TRANSPORT_DEFAULTS.lingerMs,
     logger: o.logger ?? silentLogger,
+    curve: o.curve,
   };
+  if (o.curve) {
+    // Checked here: a socket constructor that throws on a bad key leaves an unclosable socket.
+    const bad = checkCurveKey(o.curve.publicKey, 'curve.publicKey') ?? checkCurveKey(o.curve.secretKey, 'curve.secretKey');
+    if (bad) throw new TransportError(bad);
+    if (!o.curve.zapDomain) throw new TransportError('curve.zapDomain must be a non-empty string');
+  }
   for (const [name, port] of [['busPort', r.busPort], ['directPort', r.directPort]] as const) {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TransportError(`${name} must be 0..65535, got ${port}`);
   }

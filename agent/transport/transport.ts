@@ -2,6 +2,7 @@ import * as zmq from 'zeromq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { DealerPool } from './dealer-pool.js';
+import { curveClientOptions, curveServerOptions, type CurvePeer } from './curve.js';
 import {
   checkHeartbeat,
   resolveTransportOptions,
@@ -13,9 +14,13 @@ import {
 
 export { heartbeatForTimers, TransportError, TRANSPORT_DEFAULTS, wireFrameLimit, type HeartbeatOptions, type TransportLogger, type TransportOptions } from './options.js';
 import type { HeartbeatOptions } from './options.js';
+import type { Transport } from './interface.js';
 
-export type BusHandler = (topic: string, frame: Uint8Array) => void;
-export type DirectHandler = (frame: Uint8Array) => void;
+export type { CurvePeer, TransportCurve } from './curve.js';
+
+/** `peer`: in secure mode, the node the frame certainly comes from (see curve.ts); else undefined. */
+export type BusHandler = (topic: string, frame: Uint8Array, peer?: string) => void;
+export type DirectHandler = (frame: Uint8Array, peer?: string) => void;
 
 export interface TransportStats {
   /** Bus messages handed to libzmq. PUB drops for a slow subscriber are invisible here. */
@@ -38,7 +43,29 @@ export interface TransportStats {
   handlerErrors: number;
   /** Times a receive loop failed and was restarted. */
   loopRestarts: number;
+  /** Secure mode: directed messages without a valid sender tag (see curve.ts). */
+  dropsAuth: number;
+  /** Secure mode: sends dropped because no key is known for the receiver. */
+  dropsNoKey: number;
 }
+
+/** Secure mode: one SUB per peer bus (see curve.ts). */
+interface CurveBusLink {
+  socket: zmq.Subscriber;
+  peer: CurvePeer;
+  loop: Promise<void>;
+  /** performance.now() of the last message received (or of the dial). */
+  lastIn: number;
+}
+
+/**
+ * Secure mode: a bus link silent this long is re-dialled. libzmq does not retry a
+ * handshake the peer's ZAP handler refused, so without this a peer that admits us only
+ * later (its allow-list gained our certificate) would stay deaf to us for good. A live
+ * peer with a group in common is never this silent (group heartbeats); one without only
+ * costs a handshake per period.
+ */
+export const CURVE_SILENT_REDIAL_MS = 5_000;
 
 type State = 'new' | 'starting' | 'running' | 'closed';
 
@@ -59,7 +86,7 @@ type State = 'new' | 'starting' | 'running' | 'closed';
  * event loop, invisibly to process.getActiveResourcesInfo()): close() it on shutdown.
  * It deliberately uses no socket monitor (socket.events); see wireFrameLimit for why.
  */
-export class Transport {
+export class ZmqTransport implements Transport {
   private readonly o: ResolvedTransportOptions;
   private state: State = 'new';
   private readonly pub: zmq.Publisher;
@@ -71,11 +98,13 @@ export class Transport {
   private busHandler: BusHandler = () => {};
   private directHandler: DirectHandler = () => {};
   private readonly counters: TransportStats = {
-    busOut: 0, busIn: 0, directOut: 0, directIn: 0, dropsMalformed: 0, dropsSend: 0, busFiltered: 0, directLinks: 0, handlerErrors: 0, loopRestarts: 0,
+    busOut: 0, busIn: 0, directOut: 0, directIn: 0, dropsMalformed: 0, dropsSend: 0, busFiltered: 0, directLinks: 0, handlerErrors: 0, loopRestarts: 0, dropsAuth: 0, dropsNoKey: 0,
   };
   /** Anything a peer can trigger per message is logged through this (see rate-limited-log.ts). */
   private readonly limited: RateLimitedLog;
   private loops: Promise<void>[] = [];
+  private readonly curveLinks = new Map<string, CurveBusLink>();
+  private curveRedialTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   // Bound once: the publish hot path allocates no closures.
   private readonly countBusOut = (): void => { this.counters.busOut++; };
@@ -85,6 +114,7 @@ export class Transport {
     this.o = resolveTransportOptions(options);
     this.limited = new RateLimitedLog(this.o.logger);
     const { common, send, receive } = socketOptionSets(this.o);
+    const server = this.o.curve ? curveServerOptions(this.o.curve) : {};
     // Sockets exist from the start so that subscribe()/connectBus() work, and fail
     // loudly, before start(); only binding and the receive loops wait for start().
     // A socket left unclosed blocks process exit, so if a constructor throws anyway, close
@@ -92,9 +122,10 @@ export class Transport {
     // validation in resolveTransportOptions.)
     const made: zmq.Socket[] = [];
     try {
-      made.push((this.pub = new zmq.Publisher({ ...common, ...send })));
+      made.push((this.pub = new zmq.Publisher({ ...common, ...send, ...server })));
+      // Secure mode receives the bus through one SUB per peer (curveLinks); this one stays idle.
       made.push((this.sub = new zmq.Subscriber({ ...common, ...receive })));
-      made.push((this.router = new zmq.Router({ ...common, ...send, ...receive })));
+      made.push((this.router = new zmq.Router({ ...common, ...send, ...receive, ...server })));
     } catch (err) {
       for (const socket of made) socket.close();
       throw new TransportError(`cannot create sockets: ${(err as Error).message}`, { cause: err });
@@ -105,6 +136,7 @@ export class Transport {
       this.o.directIdleMs,
       { sent: () => { this.counters.directOut++; }, dropped: this.countSendDrop },
       this.o.logger,
+      this.o.curve,
     );
   }
 
@@ -125,6 +157,11 @@ export class Transport {
     if (this.state !== 'starting') throw new TransportError('transport closed while starting');
     this.state = 'running';
     this.loops = [this.receiveBus(), this.receiveDirect()];
+    for (const link of this.curveLinks.values()) link.loop = this.receiveCurveBus(link);
+    if (this.o.curve) {
+      this.curveRedialTimer = setInterval(() => this.redialSilentCurveLinks(), CURVE_SILENT_REDIAL_MS / 2);
+      this.curveRedialTimer.unref();
+    }
     this.o.logger.info({ ...endpoints, identity: this.o.identity }, 'transport started');
     return endpoints;
   }
@@ -153,17 +190,23 @@ export class Transport {
     if (this.topics.has(topic)) return;
     this.topics.add(topic);
     if (!this.sub.closed) this.sub.subscribe(topic);
+    for (const link of this.curveLinks.values()) if (!link.socket.closed) link.socket.subscribe(topic);
   }
 
   unsubscribe(topic: string): void {
     if (!this.topics.delete(topic)) return;
     if (!this.sub.closed) this.sub.unsubscribe(topic);
+    for (const link of this.curveLinks.values()) if (!link.socket.closed) link.socket.unsubscribe(topic);
   }
 
   /** Connects the SUB to a peer's PUB (idempotent). Throws TransportError for an endpoint
    *  libzmq cannot parse. libzmq reconnects by itself after crashes and cable cuts, but not
    *  after a frame over wireFrameLimit(): then disconnectBus + connectBus re-dials. */
-  connectBus(endpoint: string): void {
+  connectBus(endpoint: string, peer?: CurvePeer): void {
+    if (this.o.curve) {
+      this.connectCurveBus(endpoint, peer);
+      return;
+    }
     if (this.busEndpoints.has(endpoint) || this.state === 'closed') return;
     try {
       this.sub.connect(endpoint);
@@ -174,6 +217,11 @@ export class Transport {
   }
 
   disconnectBus(endpoint: string): void {
+    const link = this.curveLinks.get(endpoint);
+    if (link) {
+      this.curveLinks.delete(endpoint);
+      link.socket.close();
+    }
     if (!this.busEndpoints.delete(endpoint) || this.sub.closed) return;
     try {
       this.sub.disconnect(endpoint);
@@ -186,12 +234,44 @@ export class Transport {
 
   /** Sends one frame to the ROUTER at `endpoint`. Never throws, never waits: a peer that
    *  is absent or slow fills its DEALER queue (sendHighWaterMark), then sends drop. */
-  sendDirect(endpoint: string, frame: Uint8Array): void {
+  sendDirect(endpoint: string, frame: Uint8Array, serverKey?: string): void {
     if (this.state !== 'running' || frame.byteLength > this.o.maxMessageBytes) {
       this.dropSend('sendDirect', endpoint, frame);
       return;
     }
-    this.dealers.send(endpoint, frame);
+    if (this.o.curve && !serverKey) {
+      // Secure mode never opens a plaintext link: the caller must know the receiver's key.
+      this.counters.dropsNoKey++;
+      this.counters.dropsSend++;
+      return;
+    }
+    this.dealers.send(endpoint, frame, serverKey);
+  }
+
+  /** The bus endpoints dialled in secure mode, and as whom. */
+  curvePeers(): { endpoint: string; name: string; serverKey: string }[] {
+    return [...this.curveLinks].map(([endpoint, l]) => ({ endpoint, name: l.peer.name, serverKey: l.peer.serverKey }));
+  }
+
+  /**
+   * Secure mode: drops every connection our PUB and ROUTER accepted (unbind + bind on the
+   * same endpoints), so each client handshakes again through the ZAP handler. libzmq has
+   * no call to cut one accepted connection; this is how a key removed from the allow-list
+   * loses the links it already had. Admitted peers reconnect within ~100 ms; messages in
+   * flight on the old links may be lost, which the protocol tolerates.
+   */
+  async dropAcceptedConnections(): Promise<void> {
+    if (this.state !== 'running') return;
+    for (const socket of [this.pub, this.router]) {
+      const endpoint = socket.lastEndpoint;
+      if (!endpoint || socket.closed) continue;
+      try {
+        await socket.unbind(endpoint);
+        await socket.bind(endpoint);
+      } catch (err) {
+        this.limited.error('rebind', { err, endpoint }, 'could not re-bind after an allow-list removal');
+      }
+    }
   }
 
   /** Closes the DEALER to `endpoint` now (e.g. the peer left); it reopens on next send. */
@@ -249,6 +329,10 @@ export class Transport {
         this.disconnectBus(endpoint);
         this.connectBus(endpoint);
       }
+      for (const [endpoint, link] of [...this.curveLinks]) {
+        this.disconnectBus(endpoint);
+        this.connectBus(endpoint, link.peer);
+      }
       this.dealers.closeAll();
     }
   }
@@ -262,11 +346,14 @@ export class Transport {
 
   private async shutdown(): Promise<void> {
     this.state = 'closed';
+    if (this.curveRedialTimer) clearInterval(this.curveRedialTimer);
     this.dealers.closeAll();
     this.pub.close();
     this.sub.close();
     this.router.close();
-    await Promise.allSettled(this.loops);
+    const curveLoops = [...this.curveLinks.values()].map((l) => (l.socket.close(), l.loop));
+    this.curveLinks.clear();
+    await Promise.allSettled([...this.loops, ...curveLoops]);
     this.o.logger.debug({ stats: this.stats() }, 'transport closed');
   }
 
@@ -288,41 +375,104 @@ export class Transport {
   private receiveBus(): Promise<void> {
     const max = this.o.maxMessageBytes;
     return this.keepReceiving('bus', async () => {
+      let n = 0;
       for await (const msg of this.sub) {
-        const [topicFrame, frame] = msg;
-        if (msg.length !== 2 || topicFrame === undefined || frame === undefined || frame.byteLength > max) {
-          this.dropMalformed('bus', msg);
-          continue;
-        }
-        const topic = topicFrame.toString();
-        if (!this.topics.has(topic)) {
-          this.counters.busFiltered++;
-          continue;
-        }
-        this.counters.busIn++;
-        try {
-          this.busHandler(topic, frame);
-        } catch (err) {
-          this.counters.handlerErrors++;
-          this.limited.error('bus-handler', { err, topic }, 'bus handler threw; message skipped');
-        }
+        this.onBusMessage(msg, max, undefined);
+        if (++n % YIELD_EVERY === 0) await yieldToEventLoop();
       }
     });
+  }
+
+  private onBusMessage(msg: Buffer[], max: number, peer: string | undefined): void {
+    const [topicFrame, frame] = msg;
+    if (msg.length !== 2 || topicFrame === undefined || frame === undefined || frame.byteLength > max) {
+      this.dropMalformed('bus', msg);
+      return;
+    }
+    const topic = topicFrame.toString();
+    if (!this.topics.has(topic)) {
+      this.counters.busFiltered++;
+      return;
+    }
+    this.counters.busIn++;
+    try {
+      this.busHandler(topic, frame, peer);
+    } catch (err) {
+      this.counters.handlerErrors++;
+      this.limited.error('bus-handler', { err, topic }, 'bus handler threw; message skipped');
+    }
+  }
+
+  /** Secure mode: a SUB of its own for `endpoint`, a CURVE client of the peer's key. */
+  private connectCurveBus(endpoint: string, peer: CurvePeer | undefined): void {
+    if (this.state === 'closed') return;
+    if (!peer) throw new TransportError(`secure transport: no key given for bus ${JSON.stringify(endpoint)} (it never dials a peer in plaintext)`);
+    const old = this.curveLinks.get(endpoint);
+    if (old && old.peer.serverKey === peer.serverKey && old.peer.name === peer.name) return;
+    if (old) this.disconnectBus(endpoint);
+    const { common, receive } = socketOptionSets(this.o);
+    const socket = new zmq.Subscriber({ ...common, ...receive, ...curveClientOptions(this.o.curve!, peer.serverKey) });
+    try {
+      socket.connect(endpoint);
+    } catch (err) {
+      socket.close();
+      throw new TransportError(`cannot connect bus to ${JSON.stringify(endpoint)}: ${(err as Error).message}`, { cause: err });
+    }
+    for (const topic of this.topics) socket.subscribe(topic);
+    const link: CurveBusLink = { socket, peer: { ...peer }, loop: Promise.resolve(), lastIn: performance.now() };
+    this.curveLinks.set(endpoint, link);
+    if (this.state === 'running') link.loop = this.receiveCurveBus(link);
+  }
+
+  private receiveCurveBus(link: CurveBusLink): Promise<void> {
+    const max = this.o.maxMessageBytes;
+    const name = link.peer.name;
+    return this.keepReceiving('bus', async () => {
+      let n = 0;
+      for await (const msg of link.socket) {
+        link.lastIn = performance.now();
+        this.onBusMessage(msg, max, name);
+        if (++n % YIELD_EVERY === 0) await yieldToEventLoop();
+      }
+    });
+  }
+
+  private redialSilentCurveLinks(): void {
+    const cutoff = performance.now() - CURVE_SILENT_REDIAL_MS;
+    for (const [endpoint, link] of [...this.curveLinks]) {
+      if (link.lastIn >= cutoff || this.state !== 'running') continue;
+      this.disconnectBus(endpoint);
+      this.connectCurveBus(endpoint, link.peer);
+    }
   }
 
   private receiveDirect(): Promise<void> {
     const max = this.o.maxMessageBytes;
     // A ROUTER prefixes the sender's routing id: a well-formed message is [id, frame].
     return this.keepReceiving('direct', async () => {
+      const curve = this.o.curve;
+      let n = 0;
       for await (const msg of this.router) {
-        const frame = msg[1];
-        if (msg.length !== 2 || frame === undefined || frame.byteLength > max) {
+        if (++n % YIELD_EVERY === 0) await yieldToEventLoop();
+        // Secure mode: [id, sender name, tag, frame] (see curve.ts).
+        const frame = curve ? msg[3] : msg[1];
+        if (msg.length !== (curve ? 4 : 2) || frame === undefined || frame.byteLength > max) {
           this.dropMalformed('direct', msg);
           continue;
         }
+        let peer: string | undefined;
+        if (curve) {
+          const sender = curve.direct.verify(msg[1]!, msg[2]!, frame);
+          if (sender === null) {
+            this.counters.dropsAuth++;
+            this.limited.warn('direct-auth', { bytes: frame.byteLength }, 'directed message without a valid sender tag dropped');
+            continue;
+          }
+          peer = sender;
+        }
         this.counters.directIn++;
         try {
-          this.directHandler(frame);
+          this.directHandler(frame, peer);
         } catch (err) {
           this.counters.handlerErrors++;
           this.limited.error('direct-handler', { err }, 'direct handler threw; message skipped');
@@ -347,6 +497,19 @@ export class Transport {
   }
 }
 
+/**
+ * A receive loop yields to the event loop after this many messages. With a backlog queued,
+ * zeromq.js settles each receive at once, so `for await` runs on microtasks alone and
+ * timers (heartbeats, elections) and HTTP never get a turn: a flood of frames, even ones
+ * dropped at once, then starves the protocol (RIAPS bug B19; measured: elections under a
+ * 20k msg/s flood, /status p99 0.8 s). Yielding costs one setImmediate per batch.
+ */
+const YIELD_EVERY = 64;
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 function checkTopic(topic: string): void {
   // An empty SUB filter means "everything": never let that happen by accident.
   if (typeof topic !== 'string' || topic.length === 0) throw new TransportError('bus topic must be a non-empty string');
@@ -364,3 +527,6 @@ async function bindTcp(socket: zmq.Publisher | zmq.Router, host: string, port: n
   if (!bound) throw new TransportError(`bound ${wanted} but libzmq reports no endpoint`);
   return bound;
 }
+
+/** The name ZmqTransport had before the Transport interface (interface.ts) existed. */
+export { ZmqTransport as Transport };

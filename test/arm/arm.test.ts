@@ -275,7 +275,7 @@ t.test('x64 and emulated ARM agents from the installed bundles form a group, vot
         },
         90_000,
         `a new leader on ${c.agent(i).node}`,
-        50,
+        { intervalMs: 50 },
       );
       per[i]!.failoverMs = Math.round(performance.now() - t0);
     }),
@@ -316,7 +316,7 @@ async function onAll(c: AgentCluster, type: string, ballotId: string, timeoutMs:
     },
     timeoutMs,
     `${type} for ${ballotId} on every agent (got ${found.size}/${among.length})`,
-    200,
+    { intervalMs: 200 },
   );
   return found;
 }

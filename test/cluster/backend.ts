@@ -4,16 +4,13 @@
  *   - {@link ../netns-backend.ts}: network namespaces on this machine (root);
  *   - {@link ../ssh-backend.ts}: real boards (BeagleBones) driven with plain `ssh`.
  */
-import http from 'node:http';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { HttpReply } from '../support/http.js';
+export { httpGetOk, httpJson, type HttpReply, type HttpTarget } from '../support/http.js';
+export { CLI, REPO_ROOT } from '../support/repo.js';
 import type { AgentStatus, GroupStatus } from '../../agent/runtime/agent.js';
 import type { LoggedEvent } from '../../agent/runtime/event-log.js';
 
 export type { AgentStatus, GroupStatus, LoggedEvent };
-
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI = join(REPO_ROOT, 'agent/cli.ts');
 
 export type Discovery = 'static' | 'mdns';
 
@@ -37,10 +34,6 @@ export interface AgentLaunch {
   extraArgs?: string[];
 }
 
-export interface HttpReply<T = unknown> {
-  status: number;
-  body: T;
-}
 
 export interface Backend {
   /** `netns`, `ssh`, ... (for logs). */
@@ -96,51 +89,3 @@ export function helpListsDiscovery(helpText: string): boolean {
 
 // ------------------------------------------------------------------ HTTP helpers
 
-export interface HttpTarget {
-  /** A unix socket forwarding to the agent (netns backend)... */
-  socketPath?: string;
-  /** ...or host and port to dial directly. */
-  host?: string;
-  port?: number;
-}
-
-/** One HTTP request with a JSON body/answer, keep-alive through `agent`. */
-export function httpJson<T>(target: HttpTarget, agent: http.Agent, method: string, path: string, body?: unknown, timeoutMs = 2000): Promise<HttpReply<T>> {
-  return new Promise((resolvePromise, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = http.request(
-      {
-        ...(target.socketPath ? { socketPath: target.socketPath } : { host: target.host, port: target.port }),
-        method,
-        path,
-        agent,
-        headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
-        timeout: timeoutMs,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            // keep the text
-          }
-          resolvePromise({ status: res.statusCode ?? 0, body: parsed as T });
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`HTTP ${method} ${path}: no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-export async function httpGetOk<T>(target: HttpTarget, agent: http.Agent, path: string, timeoutMs = 2000): Promise<T> {
-  const r = await httpJson<T>(target, agent, 'GET', path, undefined, timeoutMs);
-  if (r.status !== 200) throw new Error(`GET ${path}: HTTP ${r.status}`);
-  return r.body;
-}

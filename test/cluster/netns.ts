@@ -41,6 +41,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { atExit } from '../support/cleanup.js';
 
 export type LossDirection = 'both' | 'in' | 'out';
 
@@ -146,23 +147,9 @@ s.on('close', () => process.exit(0));
 // ------------------------------------------------------------------ global clean-up
 
 const openClusters = new Set<NetnsCluster>();
-let guardsInstalled = false;
-
-function installGuards(): void {
-  if (guardsInstalled) return;
-  guardsInstalled = true;
-  process.once('exit', () => {
-    for (const c of openClusters) c.closeSync();
-  });
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const onSignal = () => {
-      for (const c of openClusters) c.closeSync();
-      process.removeListener(sig, onSignal);
-      process.kill(process.pid, sig);
-    };
-    process.on(sig, onSignal);
-  }
-}
+const closeOpenClusters = (): void => {
+  for (const c of openClusters) c.closeSync();
+};
 
 /** Close every cluster still open in this process (a safety net for test-runner teardown). */
 export async function closeAllClusters(): Promise<void> {
@@ -223,7 +210,7 @@ export class NetnsCluster {
   static async create(opts: NetnsClusterOptions): Promise<NetnsCluster> {
     const reason = netnsUnavailableReason();
     if (reason) throw new Error(reason);
-    installGuards();
+    atExit(closeOpenClusters);
     sweepDeadRuns();
     const c = new NetnsCluster(opts);
     openClusters.add(c);

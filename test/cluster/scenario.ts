@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentLaunch, Backend, Discovery, LoggedEvent } from './backend.js';
 import { short, Timeline, type Measurement, type Role, type Sample } from './timeline.js';
+import { judgeLeader, type LeaderVerdict } from '../support/leader.js';
 
 export type HostRef = string;
 /** Which hosts a check looks at: host refs, or one side of the current partition. Default: running hosts whose cable is in. */
@@ -323,10 +324,21 @@ export class ScenarioRunner {
   }
 
   private currentLeader(): string | null {
-    const leaders = new Set(this.reachable().map((h) => this.timeline.latest(h)?.leader ?? null));
-    if (leaders.size !== 1) return null;
-    const l = [...leaders][0];
-    return l ? short(l) : null;
+    const hosts = this.reachable();
+    const v = this.agreement(hosts, new Map(hosts.map((h) => [h, this.timeline.latest(h)])));
+    return v.leader ? short(v.leader) : null;
+  }
+
+  /**
+   * Whether these hosts agree on one leader, by the definition every harness shares
+   * (test/support/leader.ts): same leader id and term on all, and the leader, if among
+   * them, reports role leader. A host's agent member is `<host>/agent`.
+   */
+  private agreement(among: string[], view: Map<string, Sample | undefined>): LeaderVerdict {
+    return judgeLeader(among.map((h) => {
+      const s = view.get(h);
+      return { name: h, memberId: `${h}/agent`, role: s?.up ? (s.role ?? null) : 'down', leader: s?.up ? (s.leader ?? null) : null, term: s?.term ?? null };
+    }));
   }
 
   /** Running hosts whose cable is in. */
@@ -491,30 +503,23 @@ export class ScenarioRunner {
       const view = await this.fresh(among, since);
       const not = new Set((w.not ?? []).map((r) => this.resolve(r)));
       const problems: string[] = [];
-      const leaders = new Set<string | null>();
       for (const h of among) {
         const s = view.get(h);
         if (!s?.up) problems.push(`${h} not answering`);
         else if (!s.role) problems.push(`${h} not in the group`);
-        else {
-          leaders.add(s.leader ?? null);
-          if (w.members !== undefined && (s.members ?? []).length !== w.members) problems.push(`${h} lists ${(s.members ?? []).length} members`);
-        }
+        else if (w.members !== undefined && (s.members ?? []).length !== w.members) problems.push(`${h} lists ${(s.members ?? []).length} members`);
       }
-      const [leaderId] = [...leaders];
-      const leader = leaders.size === 1 && leaderId ? short(leaderId) : null;
-      if (leaders.size > 1) problems.push(`hosts disagree: ${among.map((h) => `${h}→${short(view.get(h)?.leader)}`).join(' ')}`);
-      else if (!leader) problems.push('no leader');
-      else {
-        if (not.has(leader)) problems.push(`leader is still ${leader}`);
-        if (among.includes(leader) && view.get(leader)?.role !== 'leader') problems.push(`${leader} is named leader but has role ${view.get(leader)?.role}`);
-      }
+      const verdict = this.agreement(among, view);
+      const leaderId = verdict.leader;
+      const leader = leaderId ? short(leaderId) : null;
+      if (verdict.problems) problems.push(...verdict.problems);
+      else if (leader && not.has(leader)) problems.push(`leader is still ${leader}`);
       if (problems.length === 0 && leader) {
         const detected = Math.max(...among.map((h) => view.get(h)!.t));
-        const term = view.get(among[0]!)?.term ?? 0;
+        const term = verdict.term ?? 0;
         if (w.save) this.vars.set(w.save, { host: leader, term });
         this.reporter.check(true, `leader ${leader} (term ${term}) known to ${among.join(',')}`);
-        this.recordRecovery(w, this.agreedSince(among, leaderId!, w.members, detected), leader, term);
+        this.recordRecovery(w, this.agreedSince(among, leaderId!, term, w.members, detected), leader, term);
         return;
       }
       last = problems;
@@ -525,11 +530,11 @@ export class ScenarioRunner {
 
   /**
    * When the agreement that was just detected began: for each host, the first sample of its
-   * final unbroken run of samples showing it (same leader; role leader on the leader itself;
+   * final unbroken run of samples showing it (same leader and term; role leader on the leader itself;
    * the member count if asked); the latest of those. A step that starts late (a slow fault
    * command over ssh) thus does not inflate the measurement; resolution is the poll period.
    */
-  private agreedSince(among: string[], leaderId: string, members: number | undefined, detected: number): number {
+  private agreedSince(among: string[], leaderId: string, term: number, members: number | undefined, detected: number): number {
     const leaderHost = short(leaderId);
     let since = 0;
     for (const h of among) {
@@ -537,7 +542,7 @@ export class ScenarioRunner {
       let first = detected;
       for (let i = lane.length - 1; i >= 0; i--) {
         const s = lane[i]!;
-        const ok = s.up && s.leader === leaderId && (h !== leaderHost || s.role === 'leader') && (members === undefined || (s.members ?? []).length === members);
+        const ok = s.up && s.leader === leaderId && s.term === term && (h !== leaderHost || s.role === 'leader') && (members === undefined || (s.members ?? []).length === members);
         if (!ok) break;
         first = s.t;
       }
@@ -571,8 +576,8 @@ export class ScenarioRunner {
       return s?.up ? (s.role ?? null) : 'down';
     };
     for (const h of among) if (!view.get(h)?.up) problems.push(`${h} not answering`);
-    const leaders = new Set(among.map((h) => view.get(h)?.leader ?? null));
-    const common = leaders.size === 1 ? short([...leaders][0]) : null;
+    const verdict = this.agreement(among, view);
+    const common = verdict.leader ? short(verdict.leader) : null;
     if (e.leadersPerSide) {
       const sides = this.sides ? this.sides.map((side) => side.filter((h) => among.includes(h))) : [among];
       const counts = sides.map((side) => side.filter((h) => roleOf(h) === 'leader').length);
@@ -589,8 +594,7 @@ export class ScenarioRunner {
       if (n !== e.leaders) problems.push(`${n} hosts with role leader, expected ${e.leaders}`);
     }
     if (e.sameLeaderOnAll) {
-      if (!common || common === '-') problems.push(`no common leader: ${among.map((h) => `${h}→${short(view.get(h)?.leader)}`).join(' ')}`);
-      else if (among.includes(common) && roleOf(common) !== 'leader') problems.push(`${common} is everyone's leader but has role ${roleOf(common)}`);
+      if (verdict.problems) problems.push(`no common leader: ${verdict.problems.join('; ')}`);
     }
     for (const r of e.leaderNot === undefined ? [] : Array.isArray(e.leaderNot) ? e.leaderNot : [e.leaderNot]) {
       const h = this.resolve(r);

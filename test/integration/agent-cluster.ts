@@ -14,17 +14,22 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentStatus, GroupStatus } from '../../agent/runtime/agent.js';
 import type { LoggedEvent } from '../../agent/runtime/event-log.js';
 
 export type { AgentStatus, GroupStatus, LoggedEvent };
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI = join(REPO_ROOT, 'agent/cli.ts');
-export const FIXTURES = join(REPO_ROOT, 'test/fixtures');
+import { httpGetOk, httpJson, httpPostOk, type HttpReply, type HttpTarget } from '../support/http.js';
+import { CLI, REPO_ROOT } from '../support/repo.js';
+import { atExit } from '../support/cleanup.js';
+import { commonLeader } from '../support/leader.js';
+import { waitFor } from '../support/wait.js';
+
+export { CLI, FIXTURES, REPO_ROOT } from '../support/repo.js';
+export { waitFor } from '../support/wait.js';
+export type { HttpReply } from '../support/http.js';
 const HOST = '127.0.0.1';
 
 export interface AgentSpec {
@@ -55,6 +60,8 @@ export interface AgentSpec {
   /** Run `command ...args agent ...` instead of the source tree's CLI through tsx, e.g. an
    *  installed bundle's `cohort`, or its Node.js under an emulator (test/arm). */
   launch?: { command: string; args: string[] };
+  /** The agent's HTTP token file: every request of the cluster sends it as a bearer token. */
+  httpTokenFile?: string;
 }
 
 export interface ClusterOptions {
@@ -64,6 +71,8 @@ export interface ClusterOptions {
   extraPeers?: string[];
   /** How long to wait for an agent's HTTP server (default 20 s: tsx startup on a loaded 2-core box). */
   readyTimeoutMs?: number;
+  /** List the cluster's own peers as `node@host:port` (secure mode needs it). */
+  namedPeers?: boolean;
 }
 
 export interface AgentProcess {
@@ -84,11 +93,6 @@ export interface AgentProcess {
   /** Lines and bytes it wrote to stdout/stderr since the cluster was made (all starts). */
   outputLines?: number;
   outputBytes?: number;
-}
-
-export interface HttpReply<T = unknown> {
-  status: number;
-  body: T;
 }
 
 export interface CommonLeader {
@@ -125,22 +129,6 @@ function killAllChildren(): void {
     }
   }
   liveChildren.clear();
-}
-
-let guardsInstalled = false;
-function installGuards(): void {
-  if (guardsInstalled) return;
-  guardsInstalled = true;
-  process.once('exit', killAllChildren);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const onSignal = () => {
-      killAllChildren();
-      process.removeListener(sig, onSignal);
-      // Let the signal do what it would have done without us (other handlers, or the default exit).
-      process.kill(process.pid, sig);
-    };
-    process.on(sig, onSignal);
-  }
 }
 
 // ------------------------------------------------------------ small utilities
@@ -203,24 +191,6 @@ export async function freePorts(count: number): Promise<number[]> {
   return [...out];
 }
 
-/** Polls `probe` until it returns something other than undefined/null/false; throws (saying `what`) on timeout. */
-export async function waitFor<T>(probe: () => T | Promise<T>, timeoutMs: number, what = 'condition', intervalMs = 40): Promise<Exclude<T, undefined | null | false>> {
-  const start = performance.now();
-  let lastError: unknown = null;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== null && v !== false) return v as Exclude<T, undefined | null | false>;
-    } catch (err) {
-      lastError = err;
-    }
-    if (performance.now() - start > timeoutMs) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
-    }
-    await sleep(intervalMs);
-  }
-}
-
 export function groupOf(status: AgentStatus, group: string, component = 'agent'): GroupStatus | undefined {
   return status.groups.find((g) => g.group === group && g.component === component) ?? (component === 'agent' ? undefined : status.groups.find((g) => g.group === group));
 }
@@ -237,10 +207,11 @@ export class AgentCluster {
 
   /** Allocate ports for every agent and start those not deferred. */
   static async create(specs: AgentSpec[], opts: ClusterOptions = {}): Promise<AgentCluster> {
-    installGuards();
+    atExit(killAllChildren);
     const c = new AgentCluster(opts);
     const ports = await freePorts(specs.length * 3);
-    const peers = [...specs.map((_, i) => `${HOST}:${ports[3 * i]}`), ...(opts.extraPeers ?? [])].join(',');
+    const nameOf = (i: number) => ({ ...opts.defaults, ...specs[i] }).node ?? `n${i + 1}`;
+    const peers = [...specs.map((_, i) => `${opts.namedPeers ? `${nameOf(i)}@` : ''}${HOST}:${ports[3 * i]}`), ...(opts.extraPeers ?? [])].join(',');
     specs.forEach((s, i) => {
       const spec: AgentSpec = { ...opts.defaults, ...s, env: { ...opts.defaults?.env, ...s.env } };
       const node = spec.node ?? `n${i + 1}`;
@@ -349,11 +320,7 @@ export class AgentCluster {
     for (;;) {
       if (exited) throw new Error(`agent ${a.node} exited while starting (${exited}):\n${a.output.slice(-20).join('\n')}`);
       try {
-        const res = await fetch(`${a.url}/status`, { signal: AbortSignal.timeout(1000) });
-        if (res.ok) {
-          await res.arrayBuffer();
-          return;
-        }
+        if ((await httpJson(this.http(a.index), undefined, 'GET', '/status', undefined, 1000)).status === 200) return;
       } catch {
         // not listening yet
       }
@@ -396,10 +363,29 @@ export class AgentCluster {
 
   // -------------------------------------------------------------- HTTP
 
+  /** Where agent i serves HTTP (with its bearer token, if it has one). */
+  private http(i: number): HttpTarget {
+    return { host: HOST, port: this.agent(i).httpPort, headers: this.auth(i) };
+  }
+
+  /** The bearer-token header for agent i, if it has a token file (read each time: the agent creates it). */
+  auth(i: number): Record<string, string> {
+    const file = this.agent(i).spec.httpTokenFile;
+    if (!file) return {};
+    try {
+      return { authorization: `Bearer ${readFileSync(file, 'utf8').trim()}` };
+    } catch {
+      return {};
+    }
+  }
+
+  /** GET whatever the status; the body parsed if JSON (/status, /events), else text (/metrics). */
+  getReply<T = string>(i: number, path: string): Promise<HttpReply<T>> {
+    return httpJson<T>(this.http(i), undefined, 'GET', path, undefined, 3000);
+  }
+
   async get<T>(i: number, path: string): Promise<T> {
-    const res = await fetch(`${this.agent(i).url}${path}`, { signal: AbortSignal.timeout(3000) });
-    if (!res.ok) throw new Error(`GET ${path} on ${this.agent(i).node}: HTTP ${res.status}`);
-    return (await res.json()) as T;
+    return httpGetOk<T>(this.http(i), undefined, path, 3000, this.agent(i).node);
   }
 
   status(i: number): Promise<AgentStatus> {
@@ -418,28 +404,13 @@ export class AgentCluster {
   }
 
   /** POST a JSON body; never throws for an HTTP error status (tests check it). */
-  async post<T = Record<string, unknown>>(i: number, path: string, body: unknown = {}): Promise<HttpReply<T>> {
-    const res = await fetch(`${this.agent(i).url}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(5000),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // not JSON: keep the text
-    }
-    return { status: res.status, body: parsed as T };
+  post<T = Record<string, unknown>>(i: number, path: string, body: unknown = {}): Promise<HttpReply<T>> {
+    return httpJson<T>(this.http(i), undefined, 'POST', path, body, 5000);
   }
 
   /** POST that must succeed (2xx); returns the body. */
-  async postOk<T = Record<string, unknown>>(i: number, path: string, body: unknown = {}): Promise<T> {
-    const r = await this.post<T>(i, path, body);
-    if (r.status < 200 || r.status > 299) throw new Error(`POST ${path} on ${this.agent(i).node}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
+  postOk<T = Record<string, unknown>>(i: number, path: string, body: unknown = {}): Promise<T> {
+    return httpPostOk<T>(this.http(i), undefined, path, body, 5000, this.agent(i).node);
   }
 
   // -------------------------------------------------------------- waiting
@@ -454,8 +425,10 @@ export class AgentCluster {
   }
 
   /**
-   * Wait until every looked-at agent reports the same leader for `group` (for its
-   * member of `component`), a leader not in `exclude`. Returns the leader, its term and the time taken.
+   * Wait until the looked-at agents agree on one leader for `group` (for their
+   * member of `component`), in the sense of test/support/leader.ts (same leader id
+   * and term everywhere, and the leader reports itself leader), a leader not in
+   * `exclude`. Returns the leader, its term and the time taken.
    */
   async waitForCommonLeader(group: string, q: LeaderQuery = {}, component = 'agent'): Promise<CommonLeader> {
     const start = performance.now();
@@ -467,12 +440,11 @@ export class AgentCluster {
           const statuses = await this.statuses(among);
           const gs = statuses.map((s) => groupOf(s, group, component));
           last = JSON.stringify(gs.map((g, k) => ({ node: statuses[k]!.node, role: g?.role, leader: g?.leader, term: g?.term, members: g?.members })));
-          const leader = gs[0]?.leader;
-          if (!leader || q.exclude?.includes(leader)) return null;
-          if (!gs.every((g) => g && g.leader === leader && g.term === gs[0]!.term)) return null;
+          const agreed = commonLeader(gs.map((g, k) => ({ name: statuses[k]!.node, memberId: g?.memberId, role: g?.role, leader: g?.leader, term: g?.term })));
+          if (!agreed || q.exclude?.includes(agreed.leader)) return null;
           if (q.members !== undefined && !gs.every((g) => g!.members.length === q.members)) return null;
-          if (q.termAbove !== undefined && gs[0]!.term <= q.termAbove) return null;
-          return { leader, term: gs[0]!.term, ms: Math.round(performance.now() - start), statuses };
+          if (q.termAbove !== undefined && agreed.term <= q.termAbove) return null;
+          return { ...agreed, ms: Math.round(performance.now() - start), statuses };
         },
         q.timeoutMs ?? 15_000,
         `a common leader of ${group}`,

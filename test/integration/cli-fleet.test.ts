@@ -50,25 +50,25 @@ t.test('progress lines, status and members over several agents, healthz, metrics
   // Alone: it says what it waits for, naming the peers it cannot hear.
   await waitFor(() => msgs(c, 0).find((m) => m.startsWith('Sensors.north: waiting for peers (0 of 2 reachable: ')), 15_000, 'a waiting-for-peers line');
   t.ok(msgs(c, 0).includes('joined Sensors.north as n1/agent (minSize 2)'), 'joined line');
-  const waiting = await fetch(`${c.agent(0).url}/healthz`);
+  const waiting = await c.getReply(0, '/healthz');
   t.equal(waiting.status, 200, 'waiting for peers is healthy');
-  t.match(await waiting.json(), { healthy: true, groups: [{ group: 'Sensors.north', state: 'waiting' }] });
+  t.match(waiting.body, { healthy: true, groups: [{ group: 'Sensors.north', state: 'waiting' }] });
 
   await c.start(1);
   const formed = await c.waitForCommonLeader('Sensors.north', { among: [0, 1], members: 2, timeoutMs: 20_000 });
   await waitFor(() => msgs(c, 0).find((m) => m.startsWith(`Sensors.north: leader is ${formed.leader}`)), 5000, 'a leader-is line');
 
   // Health and metrics.
-  const h = await fetch(`${c.agent(0).url}/healthz`);
+  const h = await c.getReply(0, '/healthz');
   t.equal(h.status, 200);
-  t.match(await h.json(), { healthy: true, groups: [{ group: 'Sensors.north', state: /^(leader|follower)$/ }] });
-  const metrics = await (await fetch(`${c.agent(0).url}/metrics`)).text();
+  t.match(h.body, { healthy: true, groups: [{ group: 'Sensors.north', state: /^(leader|follower)$/ }] });
+  const metrics = (await c.getReply(0, '/metrics')).body;
   t.match(metrics, /cohort_build_info\{version="\d+\.\d+\.\d+[^"]*",arch="[a-z0-9]+",node="n1"\} 1/, 'build info metric');
 
   // Bad query and bounds: 400 with the field named.
-  const ev = await fetch(`${c.agent(0).url}/events?after=abc`);
+  const ev = await c.getReply(0, '/events?after=abc');
   t.equal(ev.status, 400, '/events?after=abc is refused');
-  t.match(await ev.json(), { message: /after must be an event sequence number/ });
+  t.match(ev.body, { message: /after must be an event sequence number/ });
   const huge = await c.post(0, '/groups/Sensors.north/vote', { topic: 'x', timeoutMs: 99_999_999_999 });
   t.equal(huge.status, 400, 'a poll timeout over 24 h is refused');
   t.match(huge.body, { message: /timeoutMs must be a number of milliseconds in 1\.\.86400000/ });

@@ -122,7 +122,7 @@ t.test('50,000 bad frames: exact counts, a few dozen log lines, status still ser
   t.equal(s.drops.decode - before.drops.decode, N, 'drops.decode counts every frame');
   t.ok(s.transport.directIn - before.transport.directIn >= N, 'the transport delivered every frame (group traffic comes on top)');
   t.ok(dropLines <= 30, `at most a few dozen drop lines (${dropLines})`);
-  const metrics = await fetch(`${c.agent(0).url}/metrics`).then((r) => r.text());
+  const metrics = (await c.getReply(0, '/metrics')).body;
   const m = /^cohort_decode_drops_total\{[^}]*\} (\d+)/m.exec(metrics);
   t.ok(m && Number(m[1]) >= N, `metrics count the drops (${m?.[1]})`);
   t.ok(c.agent(0).alive, 'still running');

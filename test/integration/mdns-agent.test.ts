@@ -4,26 +4,19 @@
  * and elect a leader. Then one leaves and stops: the others hear its goodbye and keep a
  * leader among themselves.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { TIMER_PRESETS } from '../../agent/core/timers.js';
 import { Agent } from '../../agent/runtime/agent.js';
 import type { PeerAdvert } from '../../discovery/discovery.js';
 import { MdnsDiscovery } from '../../discovery/mdns.js';
+import { until as waitUntil } from '../support/wait.js';
 
 const PREFIX = `me${process.pid}`;
 // Per-run group: other test files may run agents over loopback mDNS at the same time.
 const TYPE = 'MdnsE2e';
 const INSTANCE = `g${process.pid}`;
 
-async function until(what: string, done: () => boolean, deadlineMs = 10_000): Promise<number> {
-  const start = performance.now();
-  while (!done()) {
-    if (performance.now() - start > deadlineMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-  return performance.now() - start;
-}
+const until = (what: string, done: () => boolean, deadlineMs = 10_000) => waitUntil(what, done, deadlineMs, { intervalMs: 10 });
 
 interface Running {
   agent: Agent;

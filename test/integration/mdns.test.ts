@@ -17,6 +17,7 @@ import { Bonjour } from 'bonjour-service';
 import t from 'tap';
 import type { PeerAdvert } from '../../discovery/discovery.js';
 import { MdnsDiscovery } from '../../discovery/mdns.js';
+import { until as waitUntil } from '../support/wait.js';
 
 const PREFIX = `mt${process.pid}`;
 const DEADLINE_MS = 5000;
@@ -59,14 +60,7 @@ async function startNode(name: string, opts: { bus?: number; withKey?: boolean }
   return n;
 }
 
-async function until(what: string, done: () => boolean, deadlineMs = DEADLINE_MS): Promise<number> {
-  const start = performance.now();
-  while (!done()) {
-    if (performance.now() - start > deadlineMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-  return performance.now() - start;
-}
+const until = (what: string, done: () => boolean, deadlineMs = DEADLINE_MS) => waitUntil(what, done, deadlineMs, { intervalMs: 5 });
 
 const ms = (x: number) => `${x.toFixed(0)} ms`;
 

@@ -5,6 +5,7 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import t from 'tap';
 import * as zmq from 'zeromq';
 import { Transport, TransportError, wireFrameLimit, type TransportOptions } from '../../agent/transport/transport.js';
+import { until as waitUntil } from '../support/wait.js';
 
 const HOST = '127.0.0.1';
 const DEADLINE_MS = 5000;
@@ -35,14 +36,7 @@ type Tap = { teardown(fn: () => unknown): void };
  * PUB/SUB links come up: messages published before a subscription reaches the PUB are
  * lost, the "slow joiner"). Deadline is loose on purpose: it is a liveness bound.
  */
-async function until(what: string, done: () => boolean, poke?: () => void): Promise<void> {
-  const start = performance.now();
-  while (!done()) {
-    if (performance.now() - start > DEADLINE_MS) throw new Error(`timed out waiting for ${what}`);
-    poke?.();
-    await sleep(20);
-  }
-}
+const until = async (what: string, done: () => boolean, poke?: () => void): Promise<void> => void (await waitUntil(what, done, DEADLINE_MS, { intervalMs: 20, ...(poke ? { poke } : {}) }));
 
 const bytes = (s: string): Buffer => Buffer.from(s);
 const topics = (a: Agent): string[] => a.busIn.map(([topic]) => topic);

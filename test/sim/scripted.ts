@@ -8,6 +8,7 @@ import type { AppEvent } from '../../agent/core/events.js';
 import type { MemberId } from '../../agent/core/messages.js';
 import { DEFAULT_TIMERS } from '../../agent/core/timers.js';
 import { Simulator, type SimOptions } from './simulator.js';
+import { commonLeader } from '../support/leader.js';
 
 export type EventOf<T extends AppEvent['type']> = Extract<AppEvent, { type: T }>;
 export interface Logged<E extends AppEvent = AppEvent> {
@@ -31,14 +32,9 @@ export function events<T extends AppEvent['type']>(sim: Simulator, type: T, id?:
   return sim.log.filter((e): e is Logged<EventOf<T>> => e.event.type === type && (id === undefined || e.id === id) && e.t >= since);
 }
 
-/** The leader every running member follows (and which leads), or null. */
+/** The leader every running member follows, in one term, and which leads (test/support/leader.ts), or null. */
 export function agreedLeader(sim: Simulator): MemberId | null {
-  const up = sim.up();
-  const l = up[0]?.member.leader() ?? null;
-  if (l === null) return null;
-  for (const i of up) if (i.member.leader() !== l) return null;
-  const leader = up.find((i) => i.id === l);
-  return leader && leader.member.role() === 'leader' ? l : null;
+  return commonLeader(sim.up().map((i) => ({ name: i.id, memberId: i.id, role: i.member.role(), leader: i.member.leader(), term: i.member.term() })), { leaderAmong: true })?.leader ?? null;
 }
 
 export function leaders(sim: Simulator): MemberId[] {

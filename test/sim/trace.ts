@@ -77,7 +77,7 @@ export function formatRecord(r: TraceRecord): string {
   }
 }
 
-function formatBody(env: Envelope): string {
+export function formatBody(env: Envelope): string {
   const b: Body = env.body;
   const head = `${b.type} t${env.term} i${env.incarnation}`;
   switch (b.type) {

@@ -1,0 +1,130 @@
+/**
+ * The Agent's routing, without sockets: several Agents in one process over the
+ * in-memory transport (agent/transport/memory.ts). A frame is decoded, checked
+ * against its bus topic, delivered to the hosted members it is for, and every
+ * frame that goes nowhere is counted under its reason (decode, unknownGroup,
+ * noRoute); the transport's own counters say what it filtered or refused.
+ * A "stranger" is a bare MemoryTransport announced on the network: it writes
+ * whatever frames a test wants onto its bus or into an agent's direct endpoint.
+ */
+import t from 'tap';
+import type { Envelope } from '../../agent/core/messages.js';
+import { PROTOCOL_VERSION } from '../../agent/core/messages.js';
+import { TIMER_PRESETS } from '../../agent/core/timers.js';
+import type { Group } from '../../agent/api/group.js';
+import { Agent } from '../../agent/runtime/agent.js';
+import { MemoryNetwork, MemoryTransport } from '../../agent/transport/memory.js';
+import { encodeEnvelope } from '../../proto/codec.js';
+import { commonLeader } from '../support/leader.js';
+import { until, waitFor } from '../support/wait.js';
+
+const TIMERS = { ...TIMER_PRESETS.lan };
+const text = (s: string) => new TextEncoder().encode(s);
+
+function data(group: string, to: string, channel: 'group' | 'fromLeader', payload: string, from = 'stranger/x'): Uint8Array {
+  const env: Envelope = { version: PROTOCOL_VERSION, group, from, incarnation: 1, term: 0, to, body: { type: 'data', channel, payload: text(payload), sentAt: 0 } };
+  return encodeEnvelope(env);
+}
+
+async function startAgents(t: Tap, net: MemoryNetwork, nodes: string[]): Promise<Agent[]> {
+  const agents = nodes.map((node) => new Agent({ node, probeMs: 0, transportFactory: net.factory, discovery: net.discovery() }));
+  t.teardown(() => Promise.all(agents.map((a) => a.stop())));
+  await Promise.all(agents.map((a) => a.start()));
+  return agents;
+}
+type Tap = Pick<typeof t, 'teardown'>;
+
+async function stranger(t: Tap, net: MemoryNetwork): Promise<{ tr: MemoryTransport; bus: string; direct: string }> {
+  const tr = net.factory({ listenHost: 'mem', identity: 'stranger' }) as MemoryTransport;
+  t.teardown(() => tr.close());
+  const ep = await tr.start();
+  net.announce({ node: 'stranger', bus: ep.bus, direct: ep.direct });
+  return { tr, ...ep };
+}
+
+/** Waits until the groups agree on one leader (test/support/leader.ts) and returns it. */
+function agreed(groups: Group[]): Promise<string> {
+  return waitFor(() => commonLeader(groups.map((g) => ({ name: g.memberId(), memberId: g.memberId(), role: g.isLeader() ? 'leader' : 'follower', leader: g.leaderId(), term: g.term() })))?.leader, 15_000, 'one leader agreed by every member');
+}
+
+t.test('three agents in one process, no sockets: they elect one leader and exchange group messages', async (t) => {
+  const net = new MemoryNetwork();
+  const agents = await startAgents(t, net, ['a', 'b', 'c']);
+  const groups = agents.map((a) => a.join('agent', 'G', 'a', { timers: TIMERS }));
+  const leader = await agreed(groups);
+  t.ok(['a/agent', 'b/agent', 'c/agent'].includes(leader), `leader ${leader}`);
+  const got = groups.map(() => [] as string[]);
+  groups.forEach((g, i) => g.on('message', (m) => got[i]!.push(`${m.from}:${new TextDecoder().decode(m.payload)}`)));
+  groups[1]!.send(text('hello'));
+  await until('the message on every member', () => got.every((g) => g.length === 1));
+  t.same(got, [['b/agent:hello'], ['b/agent:hello'], ['b/agent:hello']], 'every member (the sender too) gets it once');
+  for (const a of agents) t.same(Object.fromEntries(Object.entries(a.status().drops).filter(([, n]) => n !== 0)), {}, `${a.node}: nothing dropped (no counter above 0)`);
+  t.ok(agents.every((a) => a.status().transport.busIn > 0), 'every agent heard the bus');
+  t.ok(agents.some((a) => a.status().transport.directIn > 0), 'directed messages (votes, acks) went through the direct path');
+});
+
+t.test('frames that go nowhere are counted under their reason', async (t) => {
+  const net = new MemoryNetwork();
+  const [a] = await startAgents(t, net, ['a']);
+  const g = a!.join('agent', 'G', 'a', { timers: TIMERS });
+  const s = await stranger(t, net);
+  const own = a!.status().endpoints.direct;
+  const drops = () => a!.status().drops;
+  const messages: string[] = [];
+  g.on('message', (m) => messages.push(`${m.from}:${new TextDecoder().decode(m.payload)}`));
+
+  s.tr.publish('G.a', data('G.a', '', 'group', 'hi'));
+  await until('a stranger\'s group message delivered', () => messages.length === 1);
+  t.same(messages, ['stranger/x:hi'], 'a decodable frame on a subscribed topic reaches the member');
+
+  s.tr.publish('G.a', new Uint8Array([0x12, 0x7f, 1, 2, 3]));
+  await until('a decode drop', () => drops().decode === 1);
+  s.tr.sendDirect(own, new Uint8Array([0xff, 0xff, 0xff]));
+  await until('a second decode drop (direct)', () => drops().decode === 2);
+
+  s.tr.publish('G.a', data('X.y', '', 'group', 'wrong topic'));
+  await until('an unknownGroup drop (envelope group differs from its topic)', () => drops().unknownGroup === 1);
+  s.tr.sendDirect(own, data('X.y', 'a/agent', 'group', 'no such group here'));
+  await until('an unknownGroup drop (direct, group not hosted)', () => drops().unknownGroup === 2);
+  s.tr.sendDirect(own, data('G.a', 'nobody/x', 'group', 'no such member here'));
+  await until('an unknownGroup drop (direct, member id not hosted)', () => drops().unknownGroup === 3);
+
+  const filteredBefore = a!.status().transport.busFiltered;
+  s.tr.publish('H.b', data('H.b', '', 'group', 'not subscribed'));
+  await until('the transport filters a topic nobody subscribed', () => a!.status().transport.busFiltered === filteredBefore + 1);
+
+  t.same(messages, ['stranger/x:hi'], 'none of those reached the member');
+  t.match(drops(), { decode: 2, unknownGroup: 3, noRoute: 0, internal: 0, clash: 0 }, 'each counted once, under its own reason');
+
+  s.tr.sendDirect('mem://nobody.99/direct', data('G.a', '', 'group', 'x'));
+  t.equal(s.tr.stats().dropsSend, 1, 'a direct send to an endpoint nobody holds is a counted send drop');
+  s.tr.publish('G.a', new Uint8Array(1024 * 1024 + 1));
+  t.equal(s.tr.stats().dropsSend, 2, 'so is a frame over maxMessageBytes');
+});
+
+t.test('a directed frame reaches only its addressee among the members one agent hosts', async (t) => {
+  const net = new MemoryNetwork();
+  const [a] = await startAgents(t, net, ['a']);
+  a!.join('c1', 'G', 'a', { timers: TIMERS });
+  a!.join('c2', 'G', 'a', { timers: TIMERS });
+  const s = await stranger(t, net);
+  const counters = (component: string) => a!.status().groups.find((g) => g.component === component)!.counters;
+  // Leader data from someone who is not the leader: delivered to a/c2 alone, whose core refuses it.
+  s.tr.sendDirect(a!.status().endpoints.direct, data('G.a', 'a/c2', 'fromLeader', 'forged'));
+  await until('a/c2 to see the frame', () => counters('c2').notFromLeader === 1);
+  t.equal(counters('c1').notFromLeader, 0, 'a/c1 never saw it');
+  t.equal(a!.status().drops.unknownGroup, 0, 'it was routed, not dropped');
+});
+
+t.test('a member with no known endpoint for its addressee: a noRoute drop', async (t) => {
+  const net = new MemoryNetwork();
+  const [a] = await startAgents(t, net, ['a']);
+  const g = a!.join('agent', 'G', 'a', { timers: TIMERS, minSize: 1 });
+  await until('a/agent to lead its group of one', () => g.isLeader());
+  const s = await stranger(t, net);
+  // The stranger's group message makes it a member, but it never advertised an endpoint.
+  s.tr.publish('G.a', data('G.a', '', 'group', 'hi'));
+  await until('the stranger to be a member', () => g.members().includes('stranger/x'));
+  g.sendToMember(text('x'), 'stranger/x');
+  t.equal(a!.status().drops.noRoute, 1, 'counted as noRoute at once, nothing thrown');
+});
