@@ -24,14 +24,17 @@ import { REPO_ROOT } from '../../tools/bundle.js';
 import { startCluster, waitFor, type AgentCluster, type LoggedEvent } from '../integration/agent-cluster.js';
 import { cpuSeconds, runProblem, runner } from './emulation.js';
 
-t.setTimeout(1_200_000);
+// Bounded: ~3 min with the Node packages cached, more on a cold cache (downloads, the armv7 addon build).
+t.setTimeout(900_000);
 
 const ALL: BundleArch[] = ['x64', 'arm64', 'armv7'];
-const arches = ALL.filter((a) => {
+const arches = ALL.filter((a) => runProblem(a) === null);
+// A skipped test per architecture that cannot be built and run here, with the reason (the tool
+// and the apt package that brings it): tap's summary lists it, so a run without the tools says so.
+for (const a of ALL) {
   const problem = runProblem(a);
-  if (problem) t.comment(`${a}: skipped: ${problem}`);
-  return problem === null;
-});
+  if (problem) t.test(`${a} bundle: built, installed and run in the group`, { skip: `${a}: ${problem}` }, () => {});
+}
 const G = 'Boards.bench';
 const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -55,7 +58,7 @@ const figures: Record<string, unknown> = { when: new Date().toISOString(), host:
 t.test('npm run bundle writes a tarball per architecture and prints its path', { skip: arches.length === 0 ? 'nothing can run here' : false }, async (t) => {
   const out = join(work, 'bundles');
   const t0 = performance.now();
-  const r = spawnSync('npm', ['run', '--silent', 'bundle', '--', '--arch', arches.join(','), '--out', out], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 900_000 });
+  const r = spawnSync('npm', ['run', '--silent', 'bundle', '--', '--arch', arches.join(','), '--out', out], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 600_000 });
   figures.bundleBuildSeconds = Math.round((performance.now() - t0) / 100) / 10;
   t.equal(r.status, 0, `npm run bundle exits 0${r.status === 0 ? '' : `:\n${r.stderr.slice(-3000)}`}`);
   const printed = r.stdout.trim().split('\n').filter(Boolean);
@@ -200,11 +203,11 @@ t.test('x64 and emulated ARM agents from the installed bundles form a group, vot
   const armBundles = [...installed.values()].filter((b) => b.arch !== 'x64');
   if (!x64 || !x64.home) { t.plan(0, 'no installed x64 bundle'); return; }
   if (armBundles.length === 0) t.comment('no ARM bundle could run here: the group is x64 only');
-  // Three x64 agents so that the group keeps a majority (minSize 3) whichever one leads and dies.
+  // At least four members, three of them x64, so that the survivors still make minSize 3
+  // whichever one leads and dies (with no ARM bundle, three x64 agents alone could not elect again).
+  const x64Count = Math.max(3, 4 - armBundles.length);
   const members: Array<{ arch: BundleArch; home: string }> = [
-    { arch: 'x64', home: x64.home },
-    { arch: 'x64', home: x64.home },
-    { arch: 'x64', home: x64.home },
+    ...Array.from({ length: x64Count }, () => ({ arch: 'x64' as const, home: x64.home })),
     ...armBundles.map((b) => ({ arch: b.arch, home: b.home })),
   ];
   const specs = members.map((m, i) => ({
