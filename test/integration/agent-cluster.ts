@@ -57,6 +57,9 @@ export interface AgentSpec {
   logLevel?: string;
   /** Do not start this agent with the cluster; start it later with {@link AgentCluster.start}. */
   deferStart?: boolean;
+  /** Run `command ...args agent ...` instead of the source tree's CLI through tsx, e.g. an
+   *  installed bundle's `cohort`, or its Node.js under an emulator (test/arm). */
+  launch?: { command: string; args: string[] };
   /** The agent's HTTP token file: every request of the cluster sends it as a bearer token. */
   httpTokenFile?: string;
 }
@@ -239,7 +242,7 @@ export class AgentCluster {
   }
 
   private argsFor(spec: AgentSpec, node: string, busPort: number, directPort: number, httpPort: number, peers: string): string[] {
-    const args = ['--import', 'tsx', CLI, 'agent', '--node', node, '--listen', HOST, '--bus-port', String(busPort), '--direct-port', String(directPort), '--peers', peers, '--http', `${HOST}:${httpPort}`];
+    const args = [...(spec.launch ? spec.launch.args : ['--import', 'tsx', CLI]), 'agent', '--node', node, '--listen', HOST, '--bus-port', String(busPort), '--direct-port', String(directPort), '--peers', peers, '--http', `${HOST}:${httpPort}`];
     if (spec.config) {
       const file = join(this.tmp('config'), `${node}.yaml`);
       writeFileSync(file, JSON.stringify(spec.config, null, 2));
@@ -285,7 +288,7 @@ export class AgentCluster {
     if (this.closed) throw new Error('cluster closed');
     const a = this.agent(i);
     if (a.alive) throw new Error(`agent ${a.node} is already running`);
-    const proc = spawn(process.execPath, a.args, {
+    const proc = spawn(a.spec.launch?.command ?? process.execPath, a.args, {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NO_PRETTY_LOGS: '1', ...a.spec.env },
