@@ -36,6 +36,20 @@ function patch(target: Record<string, unknown>, name: string, where: string, mak
 
 /** Each names the rule it breaks in docs/protocol.md and the invariant that must catch it. */
 export const MUTANTS = {
+  /** §2.1 receiver checks: a message from an older incarnation than the one on record is taken as current. */
+  staleAccepted: mutant('member.noteSender', (noteSender, state) => ((env: never, now: never) => {
+    const table = state.table as unknown as { heard: (id: string, inc: number, t: number) => string };
+    const heard = table.heard.bind(table);
+    table.heard = (id, inc, t) => {
+      const r = heard(id, inc, t);
+      return r === 'stale' ? 'refreshed' : r;
+    };
+    try {
+      return noteSender(env, now);
+    } finally {
+      delete (table as { heard?: unknown }).heard; // back to the prototype's
+    }
+  }) as Method),
   /** §4.1 check-quorum: a leader that cannot hear a quorum keeps leading. */
   noCheckQuorum: mutant('leadership.stepDown', (stepDown) => ((now: never, why: never) => (String(why).startsWith('lost contact with a quorum') ? undefined : stepDown(now, why))) as Method),
   /** §4.1 leader lease: followers help unseat a leader they hear. */

@@ -194,6 +194,33 @@ const scenarios: Array<{ name: string; Broken: new (opts: MemberOptions) => Grou
     run: (factory) => amnesiacAmongPhantoms(factory).sim,
   },
   {
+    // §2.1: a member restarted (incarnation 2); a group message of its previous life, delayed in
+    // the network, arrives afterwards. It must be dropped, not delivered to the application.
+    name: 'a member that takes a previous incarnation\'s message as current',
+    Broken: MUTANTS.staleAccepted,
+    rules: ['stale-incarnation-ignored'],
+    run: (factory) => {
+      const sim = group(['m1/a', 'm2/a', 'm3/a'], { ...(factory ? { factory } : {}) });
+      settle(sim);
+      const old = sim.instance('m2/a')?.incarnation ?? 1;
+      sim.crash('m2/a');
+      sim.start('m2/a');
+      const records = () => (sim.member('m1/a') as unknown as { memberRecords(): { id: string; incarnation: number }[] }).memberRecords();
+      runUntilTrue(sim, () => records().some((r) => r.id === 'm2/a' && r.incarnation > old), 5000);
+      sim.deliver('m1/a', {
+        version: 1,
+        group: 'G.a',
+        from: 'm2/a',
+        incarnation: old,
+        term: sim.member('m1/a').term(),
+        to: '',
+        body: { type: 'data', channel: 'group', payload: new TextEncoder().encode('from a previous life'), sentAt: 0 },
+      });
+      sim.runFor(100);
+      return sim;
+    },
+  },
+  {
     name: 'members that never compare the settings in heartbeats',
     Broken: MUTANTS.settingsUnchecked,
     rules: ['settings-mismatch-reported'],

@@ -20,6 +20,9 @@
  *   opened the ballot;
  * - data-channels: `fromLeader` data only from the current leader to its
  *   addressee, `toLeader` data only at a leader;
+ * - stale-incarnation-ignored: a message from an older incarnation of a sender than the one
+ *   the receiver has on record makes the receiver do nothing for or about that sender (no
+ *   event naming it, no reply to it): a message from a previous life is dropped (§2.1);
  * - settings-mismatch-reported: a heartbeat whose minSize or protocol timers differ
  *   from the receiver's is reported (configMismatch) at least once a minute per
  *   sender while it lasts, and matching settings never are.
@@ -76,6 +79,30 @@ export class RuleChecks {
 
   received(inst: Instance, env: Envelope): void {
     this.pending.set(inst.key, env);
+    const records = (inst.member as { memberRecords?: () => { id: MemberId; incarnation: number }[] }).memberRecords?.();
+    const rec = records?.find((r) => r.id === env.from);
+    if (rec && env.incarnation < rec.incarnation) this.stale.set(inst.key, { env, onRecord: rec.incarnation });
+    else this.stale.delete(inst.key);
+  }
+
+  /** The envelope an instance is handling, when it comes from an older incarnation than the one on record. */
+  private readonly stale = new Map<string, { env: Envelope; onRecord: number }>();
+
+  private checkStale(inst: Instance, outputs: readonly Output[]): void {
+    const st = this.stale.get(inst.key);
+    if (!st) return;
+    this.stale.delete(inst.key);
+    const from = st.env.from;
+    for (const o of outputs) {
+      const names =
+        o.type === 'send'
+          ? o.envelope.to === from
+          : o.type === 'event' && (('member' in o.event && o.event.member === from) || ('from' in o.event && o.event.from === from) || ('requester' in o.event && o.event.requester === from));
+      if (names) {
+        this.fail('stale-incarnation-ignored', `${inst.id} acted on ${st.env.body.type} from ${from} incarnation ${st.env.incarnation}, older than the incarnation ${st.onRecord} it has on record (${o.type === 'send' ? `sent ${o.envelope.body.type} to it` : `reported ${o.type === 'event' ? o.event.type : ''}`})`);
+        return;
+      }
+    }
   }
 
   /** The leader of a term, as the checker saw it. */
@@ -85,6 +112,7 @@ export class RuleChecks {
   openerOf: (ballotId: string) => MemberId | undefined = () => undefined;
 
   afterStep(inst: Instance, before: Before, outputs: readonly Output[]): void {
+    this.checkStale(inst, outputs);
     const env = this.pending.get(inst.key);
     this.pending.delete(inst.key);
     const m = inst.member;
