@@ -37,6 +37,11 @@ import { MemberHardware } from './member-hardware.js';
 import type { PeerSecurity, PeerSecurityStatus } from '../security/peer-security.js';
 import { FloodGuard, type FloodLimits } from '../security/flood-guard.js';
 
+/** Leader broadcasts also sent over the direct link to each member (see Agent.copyDirect). */
+const LEADER_BROADCASTS: ReadonlySet<string> = new Set(['leaderHeartbeat', 'ballot', 'pollResult']);
+/** Messages to the leader also published on the bus (see Agent.route). */
+const TO_LEADER_COPIES: ReadonlySet<string> = new Set(['memberVote', 'pollRequest']);
+
 export interface AgentOptions {
   /** Node id, unique in the fleet (default: the host name). */
   node: string;
@@ -531,7 +536,8 @@ export class Agent {
   }
 
   private deliverLocal(env: Envelope, via: 'bus' | 'direct' | 'local'): void {
-    let delivered = false;
+    // A directed copy on the bus (see TO_LEADER_COPIES) reaches every subscriber: not a drop.
+    let delivered = env.to !== '' && via === 'bus';
     for (const [key, h] of this.hosted) {
       const core = h.driver.core;
       if (core.group !== env.group) continue;
@@ -651,7 +657,9 @@ export class Agent {
     }
     if (env.to === '') {
       const frame = this.encode(env);
-      if (frame) this.transport.publish(env.group, frame);
+      if (!frame) return;
+      this.transport.publish(env.group, frame);
+      if (LEADER_BROADCASTS.has(env.body.type)) this.copyDirect(env, frame);
       return;
     }
     const local = [...this.hosted.values()].find((h) => h.driver.core.group === env.group && h.driver.core.id === env.to);
@@ -674,7 +682,31 @@ export class Agent {
       return;
     }
     const frame = this.encode(env);
-    if (frame) this.transport.sendDirect(endpoint, frame, this.opts.security?.keyForMember(env.to));
+    if (!frame) return;
+    this.transport.sendDirect(endpoint, frame, this.opts.security?.keyForMember(env.to));
+    // Votes and poll requests to the leader also go on the bus (the leader hears it; the
+    // others see a frame addressed elsewhere and skip it): a second, independent TCP path.
+    if (TO_LEADER_COPIES.has(env.body.type)) this.transport.publish(env.group, frame);
+  }
+
+  /**
+   * A leader's heartbeat, ballot or result also goes to each member over the direct link
+   * (our DEALER to its ROUTER), not only on the bus. The two are separate TCP connections
+   * whose retransmission stalls (200, 400, 800 ms... under loss) are independent, so a
+   * follower loses its leader only when both stall at once. Receivers take the copy like the
+   * original: every one of these messages is idempotent. RIAPS sends them once, on the bus.
+   * Measured in docs/bench-cluster.md, "Loss: two paths and linear RTOs".
+   */
+  private copyDirect(env: Envelope, frame: Uint8Array): void {
+    const h = [...this.hosted.values()].find((x) => x.driver.core.group === env.group && x.driver.core.id === env.from);
+    if (!h) return;
+    const core = h.driver.core;
+    for (const m of core.members()) {
+      if (m === env.from) continue;
+      const endpoint = core.endpointOf(m);
+      if (!endpoint || endpoint === this.endpoints.direct) continue; // same agent: the bus loopback delivers it
+      this.transport.sendDirect(endpoint, frame, this.opts.security?.keyForMember(m));
+    }
   }
 
   private encode(env: Envelope): Uint8Array | null {

@@ -21,6 +21,8 @@ export interface NetnsBackendOptions {
   httpPort?: number;
   /** Give each agent a --state-dir (default true). */
   stateDir?: boolean;
+  /** Per-host-namespace kernel settings (NetnsClusterOptions.sysctls). */
+  sysctls?: string[];
 }
 
 let helpText: Promise<string> | null = null;
@@ -50,7 +52,7 @@ export class NetnsBackend implements Backend {
   }
 
   static async create(opts: NetnsBackendOptions): Promise<NetnsBackend> {
-    const cluster = await NetnsCluster.create({ hosts: opts.hosts, prefix: opts.prefix, forwardPorts: [opts.httpPort ?? 8080] });
+    const cluster = await NetnsCluster.create({ hosts: opts.hosts, prefix: opts.prefix, forwardPorts: [opts.httpPort ?? 8080], ...(opts.sysctls ? { sysctls: opts.sysctls } : {}) });
     return new NetnsBackend(cluster, opts);
   }
 

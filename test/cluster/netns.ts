@@ -69,6 +69,12 @@ export interface NetnsClusterOptions {
   subnet?: number;
   /** TCP ports of each host to expose on unix sockets in its directory (default [8080]). */
   forwardPorts?: number[];
+  /**
+   * Kernel settings (`key=value`, for `sysctl -w`) applied inside each host namespace only,
+   * as a board owner would set them on a board (e.g. `net.ipv4.tcp_thin_linear_timeouts=1`,
+   * see docs/bench-cluster.md). Only per-namespace keys make sense here.
+   */
+  sysctls?: string[];
 }
 
 /** Where libfaketime lives on Debian (amd64, arm64, armhf); the first that exists is used. */
@@ -186,11 +192,14 @@ export class NetnsCluster {
   private readonly lossy = new Set<string>();
   private partitioned = false;
   private closed = false;
+  private readonly sysctls: string[];
 
   private constructor(opts: NetnsClusterOptions) {
     this.prefix = opts.prefix ?? randomPrefix();
     if (!/^[a-z][a-z0-9]{1,7}$/.test(this.prefix)) throw new Error(`bad namespace prefix ${JSON.stringify(this.prefix)}`);
     this.bridgeNs = `${this.prefix}br`;
+    this.sysctls = [...(opts.sysctls ?? []), ...(process.env.COHORT_BENCH_SYSCTLS ?? '').split(/\s+/).filter(Boolean)];
+    for (const kv of this.sysctls) if (!/^[a-z0-9_.]+=[A-Za-z0-9_ .-]+$/.test(kv)) throw new Error(`bad sysctl setting ${JSON.stringify(kv)} (key=value)`);
     this.subnet = opts.subnet ?? 1 + Math.floor(Math.random() * 254);
     this.dir = join(tmpdir(), `cohort-${this.prefix}`);
     const names = typeof opts.hosts === 'number' ? Array.from({ length: opts.hosts }, (_, i) => `h${i + 1}`) : opts.hosts;
@@ -264,6 +273,9 @@ export class NetnsCluster {
     for (const h of this.hosts) {
       await batch(h.ns, ['link set lo up', `addr add ${h.ip}/24 dev eth0`, 'link set eth0 up', 'route add 224.0.0.0/4 dev eth0']);
     }
+    // Kernel settings inside each host namespace only (never the machine's own): the options',
+    // plus COHORT_BENCH_SYSCTLS="k=v k=v" for experiments by hand.
+    for (const h of this.hosts) for (const kv of this.sysctls) await run('ip', ['netns', 'exec', h.ns, 'sysctl', '-q', '-w', kv]);
     for (const h of this.hosts) for (const port of forwardPorts) await this.startForwarder(h, port);
   }
 

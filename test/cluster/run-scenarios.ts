@@ -36,7 +36,7 @@ export function runScenarios(scenarios: (mdns: boolean) => Scenario[]): void {
     // reported (timeline, comments), not failing the suite. (A todo *subtest* would not run at all.)
     const todo = scenario.knownIssue ? { todo: scenario.knownIssue } : {};
     t.test(scenario.name, { skip: unavailable ?? false }, async (t) => {
-      const backend = await NetnsBackend.create({ hosts: hostNames(scenario.hosts) });
+      const backend = await NetnsBackend.create({ hosts: hostNames(scenario.hosts), ...(scenario.hostSysctls ? { sysctls: scenario.hostSysctls } : {}) });
       t.teardown(() => backend.close());
       t.comment(`${scenario.title ?? ''} [namespaces ${backend.cluster.prefix}*, 10.77.${backend.cluster.subnet}.0/24]`);
       const result = await runScenario(backend, scenario, {

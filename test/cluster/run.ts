@@ -44,7 +44,7 @@ for (const name of argv) {
   for (let r = 0; r < repeat; r++) {
     const scenario = { ...base, ...(timers ? { timers, name: `${base.name}-${timers}` } : {}) };
     if (repeat > 1) scenario.name = `${scenario.name}-${r + 1}`;
-    const backend = await NetnsBackend.create({ hosts: hostNames(scenario.hosts) });
+    const backend = await NetnsBackend.create({ hosts: hostNames(scenario.hosts), ...(scenario.hostSysctls ? { sysctls: scenario.hostSysctls } : {}) });
     try {
       console.log(`== ${scenario.name} (${backend.cluster.prefix})`);
       const res = await runScenario(backend, scenario, {

@@ -114,6 +114,8 @@ export interface Scenario {
   autoVote?: 'yes' | 'no' | 'abstain';
   /** Wall-clock offsets (ms) applied when the hosts start. */
   clockOffsets?: Record<string, number>;
+  /** Kernel settings of every host (`key=value`), as a board owner sets them; backends that cannot apply them ignore them. */
+  hostSysctls?: string[];
   /** Status poll period (default 100 ms). */
   pollMs?: number;
   /** A known failure (product limitation): the test runs it as a tap `todo`, so it is measured but does not fail the suite. */

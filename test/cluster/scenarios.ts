@@ -119,12 +119,13 @@ export const votesAndActions: Scenario = {
  * 20% in AND out on every host = 36% per host-to-host packet: TCP retransmission timeouts stall
  * heartbeats past electionMin and ZMTP heartbeats (1 s) tear bus links down; see docs/bench-cluster.md.
  */
-export const LOSS_20_INOUT = lossAll(
-  20,
-  'both',
-  undefined,
-  'known limitation: at 36% per-path loss TCP retransmission stalls outlast lan timers: followers give the leader up (silent-leader rule) and elections follow; polls then end in timeout (the simulator, without TCP, meets the targets)',
-);
+/**
+ * 20 % in and out on every host (36 % per host-to-host packet). Passes with the leader's
+ * messages on both TCP paths (agent.ts, copyDirect) and linear retransmission timeouts for
+ * thin streams on every host, the setting docs/bench-cluster.md asks board owners to make;
+ * either alone does not (measured there).
+ */
+export const LOSS_20_INOUT: Scenario = { ...lossAll(20, 'both'), hostSysctls: ['net.ipv4.tcp_thin_linear_timeouts=1'] };
 
 export function shippedScenarios(mdns: boolean): Scenario[] {
   return [formation('static'), ...(mdns ? [formation('mdns')] : []), leaderCut, partition32, lossAll(20, 'out'), LOSS_20_INOUT, votesAndActions];

@@ -128,3 +128,34 @@ t.test('a member with no known endpoint for its addressee: a noRoute drop', asyn
   g.sendToMember(text('x'), 'stranger/x');
   t.equal(a!.status().drops.noRoute, 1, 'counted as noRoute at once, nothing thrown');
 });
+
+t.test("a follower whose bus link goes silent keeps its leader: the leader's heartbeats also come over the direct link", async (t) => {
+  // Models one TCP link stalled in retransmission (docs/bench-cluster.md, "Loss: two paths
+  // and linear RTOs"): everything arriving on one follower's bus is lost; its direct link works.
+  const net = new MemoryNetwork();
+  const transports = new Map<string, MemoryTransport>();
+  const factory: typeof net.factory = (o) => {
+    const tr = net.factory(o) as MemoryTransport;
+    transports.set(o.identity ?? '', tr);
+    return tr;
+  };
+  const agents = ['a', 'b', 'c'].map((node) => new Agent({ node, probeMs: 0, transportFactory: factory, discovery: net.discovery() }));
+  t.teardown(() => Promise.all(agents.map((a) => a.stop())));
+  await Promise.all(agents.map((a) => a.start()));
+  const groups = agents.map((a) => a.join('agent', 'G', 'a', { timers: TIMERS }));
+  const leader = await agreed(groups);
+  const i = groups.findIndex((g) => g.memberId() !== leader);
+  const follower = groups[i]!;
+  const term = follower.term();
+  const tr = transports.get(agents[i]!.node)!; // the transport identity is the node
+  tr.arriveBus = () => {}; // bus link silent
+  const directBefore = agents[i]!.status().transport.directIn;
+  const seen = new Set<string>();
+  const until = Date.now() + 3 * TIMERS.peerTimeout;
+  while (Date.now() < until) {
+    seen.add(`${follower.leaderId() ?? '-'}/t${follower.term()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  t.same([...seen], [`${leader}/t${term}`], 'the same leader and term all along');
+  t.ok(agents[i]!.status().transport.directIn > directBefore + 5, 'heartbeats arrived on the direct link');
+});
