@@ -106,6 +106,8 @@ function join(path: string, name: string): string {
 interface FieldCodec<V> {
   /** What protobufjs decoded → the model value. */
   decode(wire: unknown, path: string): V;
+  /** For messages: like decode, but adds the fields to `out` (which may already hold some). */
+  decodeInto?(wire: unknown, path: string, out: Record<string, unknown>): void;
   /** A model value (unchecked: plain-JS callers exist) → what protobufjs encodes. */
   encode(value: unknown, path: string): unknown;
 }
@@ -182,12 +184,26 @@ function text(minLength: 0 | 1, maxLength: number, what: string): FieldCodec<str
   );
 }
 
-/** A string of a documented name form (agent/core/names.ts); `problem` says why not. */
+/** How many good names each name field remembers (see {@link name}). */
+const KNOWN_NAMES = 512;
+
+/**
+ * A string of a documented name form (agent/core/names.ts); `problem` says why not.
+ * The same few group names and member ids arrive in every frame: the ones found good
+ * are remembered (a bounded set, emptied when full), so a frame costs a set lookup per
+ * name instead of a regular-expression match. Only good names are remembered, so the
+ * verdict is the same either way.
+ */
 function name(problem: (v: unknown) => string | null, orNone = false): FieldCodec<string> {
+  const good = new Set<string>();
   return same((v, path): string => {
+    if (typeof v === 'string' && good.has(v)) return v;
     if (orNone && v === '') return v;
     const why = problem(v);
-    return why === null ? (v as string) : fail(path, orNone ? `${why} (or '')` : why, v);
+    if (why !== null) return fail(path, orNone ? `${why} (or '')` : why, v);
+    if (good.size >= KNOWN_NAMES) good.clear();
+    good.add(v as string);
+    return v as string;
   });
 }
 
@@ -269,21 +285,39 @@ function assertSameFields(type: protobuf.Type, names: readonly string[], skip: r
 /** A proto message ⇄ a model object, one FieldCodec per field. */
 function protoMessage<T>(type: protobuf.Type, fields: Fields<T>, skip: readonly string[] = []): FieldCodec<T> {
   const names = Object.keys(fields) as Array<keyof T & string>;
+  const codecs = names.map((n) => fields[n] as FieldCodec<unknown>);
   assertSameFields(type, names, skip);
+  // The fields' paths, made once per parent path rather than once per field per frame (a
+  // message type is nearly always met under the same parent path).
+  let parent: string | null = null;
+  let paths: string[] = [];
+  const pathsUnder = (path: string): string[] => {
+    if (path !== parent) {
+      parent = path;
+      paths = names.map((n) => join(path, n));
+    }
+    return paths;
+  };
+  const decodeInto = (wire: unknown, path: string, out: Record<string, unknown>): void => {
+    // Proto3 omits an unset sub-message entirely; ours are always set by the sender.
+    if (typeof wire !== 'object' || wire === null) fail(path || 'envelope', 'is missing', wire);
+    const src = wire as Record<string, unknown>;
+    const p = pathsUnder(path);
+    for (let i = 0; i < names.length; i++) out[names[i]!] = codecs[i]!.decode(src[names[i]!], p[i]!);
+  };
   return {
     decode(wire, path) {
-      // Proto3 omits an unset sub-message entirely; ours are always set by the sender.
-      if (typeof wire !== 'object' || wire === null) fail(path || 'envelope', 'is missing', wire);
-      const src = wire as Record<string, unknown>;
-      const out = {} as T;
-      for (const name of names) out[name] = fields[name].decode(src[name], join(path, name));
-      return out;
+      const out: Record<string, unknown> = {};
+      decodeInto(wire, path, out);
+      return out as T;
     },
+    decodeInto,
     encode(value, path) {
       if (typeof value !== 'object' || value === null) fail(path || 'envelope', 'must be an object', value);
       const src = value as Record<string, unknown>;
       const out: Record<string, unknown> = {};
-      for (const name of names) out[name] = fields[name].encode(src[name], join(path, name));
+      const p = pathsUnder(path);
+      for (let i = 0; i < names.length; i++) out[names[i]!] = codecs[i]!.encode(src[names[i]!], p[i]!);
       return out;
     },
   };
@@ -457,16 +491,25 @@ function decodeOrThrow(frame: Uint8Array): Envelope {
   // A zero-copy Buffer view makes protobufjs decode strings with Node's native UTF-8 decoder.
   const view = Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.length);
   const wire = EnvelopeType.decode(view) as unknown as Record<string, unknown>;
-  const head = header.decode(wire, '');
-  const present = BODY_TYPES.filter((t) => wire[t] !== null && wire[t] !== undefined);
-  const type = present[0];
-  if (type === undefined || present.length > 1) {
-    const why = present.length === 0 ? 'is missing (or of a type this agent does not know)' : `must be exactly one, got ${present.length} (${present.join(', ')})`;
+  const env: Record<string, unknown> = {};
+  header.decodeInto!(wire, '', env);
+  let type: BodyType | undefined;
+  let present = 0;
+  for (const t of BODY_TYPES) {
+    if (wire[t] === null || wire[t] === undefined) continue;
+    present++;
+    type ??= t;
+  }
+  if (type === undefined || present > 1) {
+    const all = BODY_TYPES.filter((t) => wire[t] !== null && wire[t] !== undefined);
+    const why = present === 0 ? 'is missing (or of a type this agent does not know)' : `must be exactly one, got ${present} (${all.join(', ')})`;
     throw new DecodeError('malformed', 'body', `body ${why}`);
   }
   try {
-    const body = { type, ...BODIES[type].decode(wire[type], 'body') } as Body;
-    return { ...head, body };
+    const body: Record<string, unknown> = { type };
+    BODIES[type].decodeInto!(wire[type], 'body', body);
+    env['body'] = body;
+    return env as unknown as Envelope;
   } catch (err) {
     if (err instanceof FieldError) throw new FieldError(err.code, err.field, `${type}: ${err.message}`);
     throw err;

@@ -11,7 +11,6 @@
 import { pino, type Logger } from 'pino';
 import { Coordinator } from '../api/coordinator.js';
 import { Group } from '../api/group.js';
-import { decodeObject } from '../api/objects.js';
 import { BadArgumentsError, CohortError } from '../core/errors.js';
 import type { AppEvent, HardState } from '../core/events.js';
 import { GroupMember, type MemberOptions } from '../core/member.js';
@@ -22,7 +21,7 @@ import { decodeEnvelope, encodeEnvelope } from '../../proto/codec.js';
 import type { Discovery, PeerAdvert } from '../../discovery/discovery.js';
 import { heartbeatForTimers, Transport, type TransportOptions } from '../transport/transport.js';
 import { ActionTimer } from './action-timer.js';
-import { EventLog } from './event-log.js';
+import { EventLog, type EventEntry } from './event-log.js';
 import { systemClock, type Clock } from './clock.js';
 import { MemoryHardStateStore, type HardStateStore } from './hard-state-store.js';
 import { MemberDriver } from './member-driver.js';
@@ -551,7 +550,7 @@ export class Agent {
       h.onLeft?.();
       return;
     }
-    this.events.add({ at: this.clock.now().wall, group, ...describe(event), member: driver.core.id });
+    this.events.add(logEntry(this.clock.now().wall, group, driver.core.id, event));
     if (event.type === 'leaderElected' || event.type === 'leaderExited' || event.type === 'memberJoined' || event.type === 'memberLeft') {
       this.log.info({ group, self: driver.core.id, ...event }, event.type);
     }
@@ -622,24 +621,26 @@ export function defaultProbeMs(timers: Pick<TimerSettings, 'heartbeat'>): number
   return timers.heartbeat + Math.max(200, Math.floor(timers.heartbeat / 2));
 }
 
-/** A JSON-friendly summary of an event (payload bytes shown as text when printable, else size). */
-function describe(event: AppEvent): { type: string; [k: string]: unknown } {
-  const { type, ...rest } = event as AppEvent & Record<string, unknown>;
-  const out: { type: string; [k: string]: unknown } = { type };
-  for (const [k, v] of Object.entries(rest)) {
-    // `member` names the observing member in the log; the member an event is about becomes `subject`.
-    const key = k === 'member' ? 'subject' : k;
-    out[key] = v instanceof Uint8Array ? preview(v) : v;
-  }
-  return out;
-}
-
-function preview(bytes: Uint8Array): string {
-  try {
-    const v = decodeObject(bytes);
-    const s = typeof v === 'string' ? v : JSON.stringify(v);
-    return s.length > 200 ? `${s.slice(0, 200)}…` : s;
-  } catch {
-    return `<${bytes.length} bytes>`;
+/**
+ * An event as the /events log keeps it. Byte fields (payloads, topics) stay raw: the log
+ * renders them only when read (see EventLog), so a delivered message costs one small
+ * object here, whoever reads the log or not. Messages, the hot case, are built field by
+ * field; `member` names the observing member, the member an event is about is `subject`.
+ */
+function logEntry(at: number, group: string, member: string, event: AppEvent): EventEntry {
+  switch (event.type) {
+    case 'message':
+    case 'messageToLeader':
+    case 'messageFromLeader':
+      return { at, group, type: event.type, from: event.from, payload: event.payload, sentAt: event.sentAt, receivedAt: event.receivedAt, member };
+    default: {
+      const out: EventEntry = { at, group, type: event.type, member };
+      for (const [k, v] of Object.entries(event)) {
+        if (k === 'type') continue;
+        out[k === 'member' ? 'subject' : k] = v;
+      }
+      out.member = member;
+      return out;
+    }
   }
 }
