@@ -515,3 +515,63 @@ function decodeOrThrow(frame: Uint8Array): Envelope {
     throw err;
   }
 }
+
+// ---------------------------------------------------------------------------
+// Own-echo recognition (a hot-path shortcut for the runtime)
+
+const FIELD = (name: string): number => {
+  const f = EnvelopeType.fields[name];
+  if (f === undefined) throw new Error(`codec: cohort.Envelope has no field ${name}`);
+  return f.id;
+};
+/** Wire tags (field id << 3 | wire type) of the fields after the prefix. */
+const TERM_TAG = (FIELD('term') << 3) | 0;
+const TO_TAG = (FIELD('to') << 3) | 2;
+const DATA_TAG = (FIELD('data') << 3) | 2;
+if (TERM_TAG > 0x7f || TO_TAG > 0x7f || DATA_TAG > 0x7f) throw new Error('codec: own-echo tags must fit one byte');
+
+/**
+ * The bytes every frame starts with that member `from` (of `group`, incarnation
+ * `incarnation`) encodes: fields version, group, from, incarnation, which protobufjs
+ * writes first, in field order (then term, `to`, and the body). Checked against a real encoding, so a schema or
+ * encoder change that breaks the assumption fails here, loudly.
+ */
+export function framePrefix(group: string, from: string, incarnation: number): Uint8Array {
+  const w = protobuf.Writer.create();
+  w.uint32((FIELD('version') << 3) | 0).uint32(PROTOCOL_VERSION);
+  w.uint32((FIELD('group') << 3) | 2).string(group);
+  w.uint32((FIELD('from') << 3) | 2).string(from);
+  // protobufjs writes every field that is set, defaults included.
+  w.uint32((FIELD('incarnation') << 3) | 0).uint64(incarnation);
+  const prefix = w.finish();
+  const probe = encodeEnvelope({ version: PROTOCOL_VERSION, group, from, incarnation, term: 1, to: '', body: { type: 'data', channel: 'group', payload: new Uint8Array(0), sentAt: 0 } });
+  const same = probe.length > prefix.length && prefix.every((b, i) => probe[i] === b) && probe[prefix.length] === TERM_TAG;
+  if (!same) throw new Error('codec: framePrefix does not match what encodeEnvelope writes');
+  return prefix;
+}
+
+/**
+ * Whether `frame` is a group-data broadcast (`to` empty) that starts with `prefix`
+ * (see {@link framePrefix}): what a member's own messages look like when the bus loops
+ * them back. Looks at a few bytes only and decodes nothing: a frame that matches may
+ * still be malformed further on.
+ */
+export function isDataBroadcastWithPrefix(frame: Uint8Array, prefix: Uint8Array): boolean {
+  const n = prefix.length;
+  if (frame.length <= n + 1) return false;
+  for (let i = 0; i < n; i++) if (frame[i] !== prefix[i]) return false;
+  let p = n;
+  if (frame[p] === TERM_TAG) {
+    p++;
+    // A varint: at most 10 bytes, the last without the high bit.
+    const end = Math.min(frame.length, p + 10);
+    while (p < end && (frame[p]! & 0x80) !== 0) p++;
+    p++;
+  }
+  if (frame[p] === TO_TAG) {
+    // protobufjs writes an empty `to` as tag + length 0; anything longer is a directed message.
+    if (frame[p + 1] !== 0) return false;
+    p += 2;
+  }
+  return p < frame.length && frame[p] === DATA_TAG;
+}

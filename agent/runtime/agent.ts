@@ -17,7 +17,7 @@ import { GroupMember, type MemberOptions } from '../core/member.js';
 import { componentNameProblem, groupNameProblem, nodeNameProblem } from '../core/names.js';
 import type { Envelope, MemberId } from '../core/messages.js';
 import { validateTimers, type TimerSettings } from '../core/timers.js';
-import { decodeEnvelope, encodeEnvelope } from '../../proto/codec.js';
+import { decodeEnvelope, encodeEnvelope, framePrefix, isDataBroadcastWithPrefix } from '../../proto/codec.js';
 import type { Discovery, PeerAdvert } from '../../discovery/discovery.js';
 import { heartbeatForTimers, Transport, type TransportOptions } from '../transport/transport.js';
 import { ActionTimer } from './action-timer.js';
@@ -89,6 +89,8 @@ export interface AgentStatus {
   clashes: NodeIdClash[];
   /** ZMTP heartbeat given to new connections (derived from the fastest group timers). */
   transportHeartbeat: { intervalMs: number; timeoutMs: number };
+  /** Own data broadcasts looped back by the bus and dropped before decoding (this agent's sole member of the group sent them). */
+  ownEchoesSkipped: number;
 }
 
 /** Another agent speaking under one of this agent's member ids. See README "Node ids". */
@@ -163,6 +165,14 @@ export class Agent {
   private readonly spoken = new Map<string, Set<number>>();
   /** Recent group events, for GET /events. */
   readonly events = new EventLog();
+  /**
+   * Per group hosted by exactly one running member here: the first bytes of that member's
+   * frames (see framePrefix). Its own data broadcasts come back on our bus and its core
+   * would drop them unread; recognising them by these bytes spares a decode per message.
+   */
+  private readonly ownEchoes = new Map<string, Uint8Array>();
+  /** Own data broadcasts looped back by the bus and dropped before decoding (see ownEchoes). */
+  private echoesSkipped = 0;
 
   constructor(private readonly opts: AgentOptions) {
     const nodeProblem = nodeNameProblem(opts.node);
@@ -253,7 +263,7 @@ export class Agent {
     const driver = new MemberDriver(core, component, this.clock, {
       send: (env) => this.route(env),
       persist: (state, d) => this.persist(name, d.component, state),
-      event: (event, d) => this.onEvent(name, d, event),
+      event: (event, d) => this.onEvent(name, key, d, event),
     });
     const entry: Hosted = {
       driver,
@@ -276,6 +286,7 @@ export class Agent {
     const begin = () => {
       if (this.hosted.get(key) !== entry || entry.phase !== 'probing' || this.stopping) return;
       entry.phase = 'running';
+      this.refreshOwnEchoes();
       let mine = this.spoken.get(key);
       if (!mine) this.spoken.set(key, (mine = new Set()));
       mine.add(core.incarnation);
@@ -313,6 +324,7 @@ export class Agent {
         clearTimeout(guard);
         h.driver.close();
         this.hosted.delete(key);
+        this.refreshOwnEchoes();
         const name = h.driver.core.group;
         if (![...this.hosted.values()].some((o) => o.driver.core.group === name)) this.transport.unsubscribe(name);
         this.log.info({ group: name, member: h.driver.core.id }, 'left group');
@@ -346,6 +358,15 @@ export class Agent {
    */
   private onFrame(frame: Uint8Array, topic: string | null): void {
     try {
+      if (topic !== null) {
+        // Our sole member's own data broadcast, looped back by the bus: its core drops those
+        // (and data frames carry no endpoint, so they tell nothing about node-id clashes).
+        const own = this.ownEchoes.get(topic);
+        if (own !== undefined && isDataBroadcastWithPrefix(frame, own)) {
+          this.echoesSkipped++;
+          return;
+        }
+      }
       const decoded = decodeEnvelope(frame);
       if (!decoded.ok) {
         this.drops.decode++;
@@ -450,9 +471,26 @@ export class Agent {
   private dropMember(key: string, h: Hosted): void {
     h.driver.close();
     if (this.hosted.get(key) === h) this.hosted.delete(key);
+    this.refreshOwnEchoes();
     const name = h.driver.core.group;
     if (![...this.hosted.values()].some((o) => o.driver.core.group === name)) this.transport.unsubscribe(name);
     h.onLeft?.();
+  }
+
+  private refreshOwnEchoes(): void {
+    const count = new Map<string, number>();
+    for (const h of this.hosted.values()) count.set(h.driver.core.group, (count.get(h.driver.core.group) ?? 0) + 1);
+    this.ownEchoes.clear();
+    for (const h of this.hosted.values()) {
+      const c = h.driver.core;
+      // Another member of the group here must hear this one's broadcasts: no shortcut then.
+      if (h.phase !== 'running' || count.get(c.group) !== 1) continue;
+      try {
+        this.ownEchoes.set(c.group, framePrefix(c.group, c.id, c.incarnation));
+      } catch (err) {
+        this.log.warn({ err, group: c.group }, 'own-echo shortcut unavailable; decoding every frame');
+      }
+    }
   }
 
   private probeMs(timers: TimerSettings): number {
@@ -535,22 +573,33 @@ export class Agent {
     if (driver && driver.persistFailureBurst > 0) this.log.warn({ group, component, failed: driver.persistFailureBurst }, 'hard state persisted again');
   }
 
-  private onEvent(group: string, driver: MemberDriver, event: AppEvent): void {
+  private onEvent(group: string, key: string, driver: MemberDriver, event: AppEvent): void {
     try {
-      this.handleEvent(group, driver, event);
+      this.handleEvent(group, key, driver, event);
     } catch (err) {
       this.internalError(err, `event ${event.type}`);
     }
   }
 
-  private handleEvent(group: string, driver: MemberDriver, event: AppEvent): void {
-    const h = this.hosted.get(`${group}\0${driver.component}`);
+  private handleEvent(group: string, key: string, driver: MemberDriver, event: AppEvent): void {
+    const h = this.hosted.get(key);
     if (!h) return;
     if (event.type === 'left') {
       h.onLeft?.();
       return;
     }
-    this.events.add(logEntry(this.clock.now().wall, group, driver.core.id, event));
+    const isMessage = event.type === 'message' || event.type === 'messageToLeader' || event.type === 'messageFromLeader';
+    // A message's receive time is the step's clock reading already: no second reading per message.
+    this.events.add(logEntry(isMessage ? event.receivedAt : this.clock.now().wall, group, driver.core.id, event));
+    if (isMessage) {
+      try {
+        h.group.deliver(event);
+      } catch (err) {
+        this.drops.handlerErrors++;
+        this.log.error({ err, group, event: event.type }, 'application handler threw');
+      }
+      return;
+    }
     if (event.type === 'leaderElected' || event.type === 'leaderExited' || event.type === 'memberJoined' || event.type === 'memberLeft') {
       this.log.info({ group, self: driver.core.id, ...event }, event.type);
     }
@@ -608,6 +657,7 @@ export class Agent {
       transport: this.transport.stats(),
       clashes: [...this.clashes.values()].map((c) => ({ ...c })),
       transportHeartbeat: this.transport.heartbeat(),
+      ownEchoesSkipped: this.echoesSkipped,
     };
   }
 }
