@@ -154,6 +154,11 @@ export class GroupMember {
   private readonly announced = new Map<string, { result: PollResult; repeats: number; until: number }>();
   private heartbeatAt = Infinity;
   private electionAt = Infinity;
+  /**
+   * The runtime saw our leader's connection close (see peerClosed), at this monotonic time,
+   * and we have heard nothing from it since; null otherwise. It waives our leader lease.
+   */
+  private leaderClosed: { leader: MemberId; at: number } | null = null;
   private ballotSeq = 0;
   readonly counters: MemberCounters = {
     elections: 0,
@@ -386,6 +391,27 @@ export class GroupMember {
     }
   }
 
+  /**
+   * A hint from the runtime: the transport connection to `member` closed (a process that
+   * dies has its sockets closed by the kernel at once; silence — power loss, a cut cable —
+   * gives no such hint and waits for the timers). Never proof: the connection may have
+   * closed for another reason. If `member` is our leader, we campaign after a short random
+   * delay (a pre-vote, which changes no term unless a majority grants it) instead of the
+   * full election timeout, and we stop honouring its lease, so we grant such pre-votes too.
+   * Members that still hear the leader (no hint of their own, or a message from it since)
+   * keep refusing: one member's hint alone cannot depose a live leader, and two leaders
+   * never share a term (votes are unchanged). See docs/protocol.md "Connection-closed hint".
+   */
+  peerClosed(member: MemberId, now: Instant): void {
+    if (!this.started || this.left) return;
+    this.beforeInput(now);
+    if (this.state === 'leader' || member !== this.leaderId || this.leaderId === null) return;
+    this.leaderClosed = { leader: member, at: now.mono };
+    // Spread the survivors' campaigns a little, so that one usually asks first and wins.
+    const spread = Math.max(1, Math.floor(this.timers.electionMin / 10));
+    this.electionAt = Math.min(this.electionAt, now.mono + Math.floor(this.random.next() * spread));
+  }
+
   // ---------------------------------------------------------------- API requests
 
   send(payload: Uint8Array, now: Instant): void {
@@ -587,7 +613,11 @@ export class GroupMember {
   /** A current leader lease: we heard the leader recently, so we refuse to help unseat it. */
   private inLease(now: Instant): boolean {
     if (this.state === 'leader') return true;
-    return this.leaderId !== null && now.mono - this.leaderContact < this.timers.electionMin;
+    if (this.leaderId === null) return false;
+    // Its connection closed and nothing heard from it since: no lease to honour (peerClosed).
+    const closed = this.leaderClosed;
+    if (closed !== null && closed.leader === this.leaderId && this.leaderContact <= closed.at) return false;
+    return now.mono - this.leaderContact < this.timers.electionMin;
   }
 
   private electionTimeout(now: Instant): void {
