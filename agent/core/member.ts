@@ -395,8 +395,8 @@ export class GroupMember {
    * A hint from the runtime: the transport connection to `member` closed (a process that
    * dies has its sockets closed by the kernel at once; silence — power loss, a cut cable —
    * gives no such hint and waits for the timers). Never proof: the connection may have
-   * closed for another reason. If `member` is our leader, we campaign after a short random
-   * delay (a pre-vote, which changes no term unless a majority grants it) instead of the
+   * closed for another reason. If `member` is our leader, we campaign after a short delay
+   * (a pre-vote, which changes no term unless a majority grants it) instead of the
    * full election timeout, and we stop honouring its lease, so we grant such pre-votes too.
    * Members that still hear the leader (no hint of their own, or a message from it since)
    * keep refusing: one member's hint alone cannot depose a live leader, and two leaders
@@ -407,9 +407,13 @@ export class GroupMember {
     this.beforeInput(now);
     if (this.state === 'leader' || member !== this.leaderId || this.leaderId === null) return;
     this.leaderClosed = { leader: member, at: now.mono };
-    // Spread the survivors' campaigns a little, so that one usually asks first and wins.
-    const spread = Math.max(1, Math.floor(this.timers.electionMin / 10));
-    this.electionAt = Math.min(this.electionAt, now.mono + Math.floor(this.random.next() * spread));
+    // Every survivor got the same hint at about the same time: campaign in turns (by rank
+    // among the other voters, a step apart) so that one asks first and wins, instead of
+    // all at once, which splits the vote and costs a whole election timeout. If the first
+    // cannot win (some members have no hint yet), the next one asks a step later.
+    const step = Math.max(1, Math.floor(this.timers.electionMin / 30));
+    const rank = this.voterConfig.voters.filter((v) => v !== member).sort().indexOf(this.id);
+    this.electionAt = Math.min(this.electionAt, now.mono + Math.max(0, rank) * step);
   }
 
   // ---------------------------------------------------------------- API requests

@@ -206,6 +206,7 @@ export class Agent {
     this.endpoints = { bus: swap(bound.bus), direct: swap(bound.direct) };
     this.transport.onBus((topic, frame) => this.onFrame(frame, topic));
     this.transport.onDirect((frame) => this.onFrame(frame, null));
+    this.transport.onPeerClosed((endpoint) => this.onPeerClosed(endpoint));
     this.transport.connectBus(bound.bus); // our own bus: local members hear each other
     const discovery = this.opts.discovery;
     if (discovery) {
@@ -381,6 +382,33 @@ export class Agent {
       this.deliverLocal(env, topic === null ? 'direct' : 'bus');
     } catch (err) {
       this.internalError(err, 'frame');
+    }
+  }
+
+  /**
+   * The connection of a direct link closed under us (usually: that peer's process died,
+   * and the kernel closed its sockets). Every hosted member that knows a member at that
+   * endpoint gets the hint (GroupMember.peerClosed), which matters only if it is their
+   * leader. Not when the transport's ZMTP heartbeat timeout is shorter than the group's
+   * electionMin: then a close may be the heartbeat timing out on a leader that is merely
+   * frozen and may wake inside the lease its followers promised it (with timers the
+   * transport follows, the timeout is peerTimeout - interval, which is longer).
+   */
+  private onPeerClosed(endpoint: string): void {
+    try {
+      const hbTimeout = this.transport.heartbeat().timeoutMs;
+      for (const h of this.hosted.values()) {
+        if (h.phase !== 'running') continue;
+        const core = h.driver.core;
+        if (hbTimeout < core.timers.electionMin) continue;
+        for (const m of core.members()) {
+          if (m === core.id || core.endpointOf(m) !== endpoint) continue;
+          this.log.debug({ group: core.group, member: m, endpoint }, 'connection to member closed');
+          h.driver.step((c, now) => c.peerClosed(m, now));
+        }
+      }
+    } catch (err) {
+      this.internalError(err, 'peer closed');
     }
   }
 

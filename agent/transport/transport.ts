@@ -57,7 +57,9 @@ type State = 'new' | 'starting' | 'running' | 'closed';
  *
  * A started Transport keeps the process alive (zeromq.js's pending receives hold the
  * event loop, invisibly to process.getActiveResourcesInfo()): close() it on shutdown.
- * It deliberately uses no socket monitor (socket.events); see wireFrameLimit for why.
+ * It uses no socket monitor (socket.events) on its bus and ROUTER sockets (see
+ * wireFrameLimit for why); only direct links may be watched for closed connections
+ * (onPeerClosed, a failover hint).
  */
 export class Transport {
   private readonly o: ResolvedTransportOptions;
@@ -192,6 +194,12 @@ export class Transport {
       return;
     }
     this.dealers.send(endpoint, frame);
+  }
+
+  /** Calls `handler(directEndpoint)` when the connection of a direct link we opened closes
+   *  under us (see DealerPool.onPeerClosed): usually the peer's process exited. A hint. */
+  onPeerClosed(handler: (endpoint: string) => void): void {
+    this.dealers.onPeerClosed(handler);
   }
 
   /** Closes the DEALER to `endpoint` now (e.g. the peer left); it reopens on next send. */
