@@ -45,6 +45,7 @@ export class BroadcastSet {
   private constructor(readonly mode: Mode, readonly workers: Worker[]) {}
 
   static async start(mode: Mode, n = 3, execArgv: string[] = ['--import', 'tsx']): Promise<BroadcastSet> {
+    process.env['NODE_NO_WARNINGS'] ??= '1';
     const ports = await Promise.all(Array.from({ length: n }, freePort));
     const workers = ports.map(() => new Worker(fork(WORKER, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })));
     const set = new BroadcastSet(mode, workers);
@@ -65,6 +66,24 @@ export class BroadcastSet {
     const senderCpuUsPerMsg = s.cpuUs / Math.max(1, Math.min(s.sent, ...reports.map((r) => r.count)));
     const receiverCpuUsPerMsg = Math.max(...reports.map((r) => r.cpuUs / Math.max(1, r.count)));
     return { rate: Math.min(...rates), latUs: reports.flatMap((r) => r.latUs), senderCpuUsPerMsg, receiverCpuUsPerMsg };
+  }
+
+  /**
+   * One ballot requested by worker `requester` (every member votes yes at once). Returns
+   * µs from the request to the result at each member, and for actions the firing instants'
+   * spread across members (µs) and each member's firing error (ms).
+   */
+  async ballot(what: { vote: 'majority' | 'consensus' } | { actionDelayMs: number }, requester = 0, waitMs = 300): Promise<{ resultUs: number[]; spreadUs: number | null; errorMs: number[] }> {
+    const w = this.workers[requester]!;
+    const req = w.expect('requested');
+    w.send('vote' in what ? { cmd: 'vote', kind: what.vote } : { cmd: 'action', delayMs: what.actionDelayMs });
+    const { ballotId, t0Ns } = await req;
+    await new Promise((r) => setTimeout(r, waitMs + ('actionDelayMs' in what ? what.actionDelayMs : 0)));
+    const reps = await Promise.all(this.workers.map((x) => { const r = x.expect('ballotReport'); x.send({ cmd: 'ballotReport', ballotId }); return r; }));
+    const resultUs = reps.map((r) => (r.resultNs === null ? NaN : (r.resultNs - t0Ns) / 1000));
+    const fired = reps.map((r) => r.firedNs).filter((x): x is number => x !== null);
+    const spreadUs = fired.length === reps.length ? (Math.max(...fired) - Math.min(...fired)) / 1000 : null;
+    return { resultUs, spreadUs, errorMs: reps.map((r) => r.errorMs).filter((x): x is number => x !== null) };
   }
 
   async stop(): Promise<void> {

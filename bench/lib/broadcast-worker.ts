@@ -16,11 +16,16 @@ export type ParentMsg =
   | { cmd: 'setup'; mode: Mode; index: number; ports: number[] }
   | { cmd: 'run'; kind: 'tput' | 'lat'; size: number; ms: number; sender: boolean; intervalUs?: number }
   | { cmd: 'report' }
+  | { cmd: 'vote'; kind: 'majority' | 'consensus' }
+  | { cmd: 'action'; delayMs: number }
+  | { cmd: 'ballotReport'; ballotId: string }
   | { cmd: 'exit' };
 export type ChildMsg =
   | { ev: 'ready' }
   | { ev: 'sent'; sent: number; cpuUs: number }
   | { ev: 'report'; count: number; firstNs: number; lastNs: number; latUs: number[]; cpuUs: number }
+  | { ev: 'requested'; ballotId: string; t0Ns: number }
+  | { ev: 'ballotReport'; resultNs: number | null; firedNs: number | null; errorMs: number | null }
   | { ev: 'error'; message: string };
 
 const TOPIC = 'Bench.bcast';
@@ -38,6 +43,7 @@ let lastNs = 0n;
 let measuring = false;
 let latUs: number[] = [];
 let wantLatency = false;
+const ballots = new Map<string, { resultNs: number | null; firedNs: number | null; errorMs: number | null }>();
 let cpuStart = process.cpuUsage();
 const cpuSince = (): number => { const c = process.cpuUsage(cpuStart); return c.user + c.system; };
 
@@ -77,6 +83,11 @@ async function setup(m: Extract<ParentMsg, { cmd: 'setup' }>): Promise<void> {
     await agent.start();
     group = agent.join('bench', 'Bench', 'bcast', { minSize: 2 });
     group.on('message', (msg) => onPayload(msg.payload));
+    // Every member votes yes at once; result and firing instants are recorded per ballot.
+    group.on('voteRequest', (e) => { if (e.canVote) group!.vote(e.ballotId, true); });
+    group.on('actionVoteRequest', (e) => { if (e.canVote) group!.vote(e.ballotId, true); });
+    group.on('voteResult', (e) => { ballots.set(e.ballotId, { ...(ballots.get(e.ballotId) ?? { firedNs: null, errorMs: null }), resultNs: Number(process.hrtime.bigint()) }); });
+    group.on('action', (e) => { ballots.set(e.ballotId, { ...(ballots.get(e.ballotId) ?? { resultNs: null }), firedNs: Number(process.hrtime.bigint()), errorMs: e.errorMs }); });
     const n = m.ports.length;
     const t0 = Date.now();
     while (!(group.hasLeader() && group.members().length === n)) {
@@ -152,7 +163,18 @@ process.on('message', (m: ParentMsg) => {
   const go = async () => {
     if (m.cmd === 'setup') await setup(m);
     else if (m.cmd === 'run') await run(m);
-    else if (m.cmd === 'report') {
+    else if (m.cmd === 'vote' || m.cmd === 'action') {
+      // Wait for a leader (a restart of the group may be under way).
+      for (let i = 0; i < 500 && !group!.hasLeader(); i++) await new Promise((r) => setTimeout(r, 10));
+      const t0Ns = Number(process.hrtime.bigint());
+      const ballotId = m.cmd === 'vote'
+        ? group!.requestVote(new Uint8Array([0xc1, 1]), { kind: m.kind })
+        : group!.requestActionVote(new Uint8Array([0xc1, 2]), Date.now() + m.delayMs, { timeoutMs: Math.max(50, m.delayMs - 100) });
+      send({ ev: 'requested', ballotId, t0Ns });
+    } else if (m.cmd === 'ballotReport') {
+      const b = ballots.get(m.ballotId);
+      send({ ev: 'ballotReport', resultNs: b?.resultNs ?? null, firedNs: b?.firedNs ?? null, errorMs: b?.errorMs ?? null });
+    } else if (m.cmd === 'report') {
       measuring = false;
       await profileStop();
       send({ ev: 'report', count, firstNs: Number(firstNs), lastNs: Number(lastNs), latUs, cpuUs: cpuSince() });
