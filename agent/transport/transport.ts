@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { DealerPool } from './dealer-pool.js';
 import {
+  bindSide,
   checkHeartbeat,
   resolveTransportOptions,
   socketOptionSets,
@@ -94,9 +95,9 @@ export class Transport {
     // validation in resolveTransportOptions.)
     const made: zmq.Socket[] = [];
     try {
-      made.push((this.pub = new zmq.Publisher({ ...common, ...send })));
+      made.push((this.pub = new zmq.Publisher({ ...bindSide(common), ...send })));
       made.push((this.sub = new zmq.Subscriber({ ...common, ...receive })));
-      made.push((this.router = new zmq.Router({ ...common, ...send, ...receive })));
+      made.push((this.router = new zmq.Router({ ...bindSide(common), ...send, ...receive })));
     } catch (err) {
       for (const socket of made) socket.close();
       throw new TransportError(`cannot create sockets: ${(err as Error).message}`, { cause: err });
@@ -245,7 +246,7 @@ export class Transport {
     const { common } = socketOptionSets(this.o);
     for (const socket of [this.pub, this.sub, this.router]) {
       if (socket.closed) continue;
-      socket.heartbeatInterval = common.heartbeatInterval;
+      socket.heartbeatInterval = socket === this.sub ? common.heartbeatInterval : 0; // see bindSide
       socket.heartbeatTimeout = common.heartbeatTimeout;
       socket.heartbeatTimeToLive = common.heartbeatTimeToLive;
       socket.connectTimeout = common.connectTimeout;

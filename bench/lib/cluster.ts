@@ -43,7 +43,7 @@ export class BenchCluster {
     all.add(this);
   }
 
-  static async start(opts: { members: number; timers: string; minSize?: number; group?: string; autoVote?: 'yes' | 'no' | 'abstain'; prefix?: string; extraArgs?: string[] }): Promise<BenchCluster> {
+  static async start(opts: { members: number; timers: string; minSize?: number; group?: string; autoVote?: 'yes' | 'no' | 'abstain'; prefix?: string; extraArgs?: string[]; nodeArgs?: string[] }): Promise<BenchCluster> {
     const group = opts.group ?? 'Bench.g';
     const c = new BenchCluster(group);
     const n = opts.members;
@@ -52,7 +52,7 @@ export class BenchCluster {
     const peers = buses.map((p) => `127.0.0.1:${p}`).join(',');
     for (let i = 0; i < n; i++) {
       const node = `${opts.prefix ?? 'bn'}${i + 1}`;
-      const args = [DIST_CLI, 'agent', '--node', node, '--group', group, '--min-size', String(opts.minSize ?? Math.floor(n / 2) + 1), '--bus-port', String(buses[i]),
+      const args = [...(opts.nodeArgs ?? []), DIST_CLI, 'agent', '--node', node, '--group', group, '--min-size', String(opts.minSize ?? Math.floor(n / 2) + 1), '--bus-port', String(buses[i]),
         '--peers', peers, '--http', `127.0.0.1:${https[i]}`, '--timers', opts.timers, '--auto-vote', opts.autoVote ?? 'yes', '--state-dir', c.stateDir, '--log-level', 'error', ...(opts.extraArgs ?? [])];
       const a: BenchAgent = { i, node, http: `http://127.0.0.1:${https[i]}`, proc: null, alive: false, args };
       c.agents.push(a);
