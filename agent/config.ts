@@ -2,16 +2,64 @@
  * The agent's configuration: a YAML file and/or command-line flags, validated
  * into one {@link AgentConfig}. Every error names the bad field.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, fsyncSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { TIMER_NAMES, TIMER_PRESETS, TimerSettingsError, validateTimers, type TimerSettings } from './core/timers.js';
 import { componentNameProblem, groupNameProblem, nodeNameProblem } from './core/names.js';
 
+/** A bad flag or config field: the message names it, the value and the rule (exit code 2). */
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
+
+/**
+ * The configuration is valid but this machine cannot honour it: a state directory that is
+ * a file or not writable, a port in use, an interface it does not have (exit code 3).
+ */
+export class EnvironmentError extends Error {
+  override name = 'EnvironmentError';
+}
+
+/**
+ * Every top-level config field, its command-line flag (null: config file only) and its
+ * default as shown in `--help` and the README. The validator rejects keys not listed here,
+ * so a new field (e.g. `security`) is one row plus its parser in validateConfig.
+ */
+export interface ConfigField {
+  key: string;
+  flag: string | null;
+  default: string;
+}
+
+export const CONFIG_FIELDS: readonly ConfigField[] = [
+  { key: 'node', flag: '--node', default: '<hostname>-<first 6 hex of /etc/machine-id>' },
+  { key: 'listen', flag: '--listen', default: '127.0.0.1' },
+  { key: 'advertise', flag: '--advertise', default: 'the --listen address' },
+  { key: 'busPort', flag: '--bus-port', default: '0 (any free port)' },
+  { key: 'directPort', flag: '--direct-port', default: '0 (any free port)' },
+  { key: 'http', flag: '--http', default: 'off' },
+  { key: 'peers', flag: '--peers', default: 'none' },
+  { key: 'discovery', flag: '--discovery', default: 'static when peers are listed, else mdns' },
+  { key: 'interface', flag: '--interface', default: 'follows --advertise/--listen' },
+  { key: 'stateDir', flag: '--state-dir', default: '/var/lib/cohort for root, else $XDG_STATE_HOME/cohort or ~/.local/state/cohort' },
+  { key: 'resetState', flag: '--reset-state', default: 'off' },
+  { key: 'minSize', flag: '--min-size', default: '2' },
+  { key: 'timers', flag: '--timers', default: 'riaps' },
+  { key: 'groups', flag: '--group', default: 'none' },
+  { key: 'autoVote', flag: '--auto-vote', default: 'abstain' },
+  { key: 'components', flag: '--component', default: 'none' },
+  { key: 'logLevel', flag: '--log-level', default: 'info' },
+];
+
+/** The default of a config field, as text (for `--help`). */
+export function defaultOf(key: string): string {
+  return CONFIG_FIELDS.find((f) => f.key === key)?.default ?? '';
+}
+
+/** Addresses that bind every interface: peers cannot dial them, so they need an advertise address. */
+export const WILDCARD_HOSTS = ['0.0.0.0', '::', '[::]', '*'];
 
 export type AutoVote = 'yes' | 'no' | 'abstain';
 
@@ -110,14 +158,14 @@ export function defaultStateDir(env: NodeJS.ProcessEnv = process.env, uid: numbe
 
 /**
  * Make sure `<dir>/<node>` exists and takes a synced write, before the agent starts, so a bad
- * `--state-dir` is one clear ConfigError naming `field` rather than a stack trace at the first vote.
+ * `--state-dir` is one clear EnvironmentError naming `field` rather than a stack trace at the first vote.
  */
 export function prepareStateDir(dir: string, node: string, field: string): void {
   try {
-    if (!statSync(dir).isDirectory()) throw new ConfigError(`${field} ${dir} is not a directory`);
+    if (!statSync(dir).isDirectory()) throw new EnvironmentError(`${field} ${dir} is not a directory: point it at a directory, or use --no-state`);
   } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(`${field} ${dir} cannot be used: ${(err as Error).message}`);
+    if (err instanceof EnvironmentError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new EnvironmentError(`${field} ${dir} cannot be used: ${(err as Error).message}`);
   }
   const probe = join(dir, node, `.probe-${process.pid}`);
   try {
@@ -131,7 +179,34 @@ export function prepareStateDir(dir: string, node: string, field: string): void 
     }
     unlinkSync(probe);
   } catch (err) {
-    throw new ConfigError(`${field} ${dir} is not a writable directory: ${(err as Error).message}`);
+    throw new EnvironmentError(`${field} ${dir} is not a writable directory (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): fix its permissions, pick another directory, or use --no-state`);
+  }
+}
+
+/**
+ * `cohort check`: would prepareStateDir succeed? Without creating or writing anything: the
+ * directory (or the nearest existing parent, which the agent would create it in) must be a
+ * writable directory.
+ */
+export function inspectStateDir(dir: string, field: string): void {
+  let probe = dir;
+  for (;;) {
+    try {
+      const st = statSync(probe);
+      if (!st.isDirectory()) throw new EnvironmentError(`${field} ${dir}${probe === dir ? '' : ` (its parent ${probe})`} is not a directory: point it at a directory, or use --no-state`);
+      break;
+    } catch (err) {
+      if (err instanceof EnvironmentError) throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new EnvironmentError(`${field} ${dir} cannot be used: ${(err as Error).message}`);
+      const up = dirname(probe);
+      if (up === probe) return;
+      probe = up;
+    }
+  }
+  try {
+    accessSync(probe, fsConstants.W_OK | fsConstants.X_OK);
+  } catch {
+    throw new EnvironmentError(`${field} ${dir} is not writable${probe === dir ? '' : ` (its parent ${probe} is not)`}: fix its permissions, pick another directory, or use --no-state`);
   }
 }
 
@@ -203,12 +278,13 @@ export function parseTimers(v: unknown, field: string, base?: TimerSettings): Ti
   }
 }
 
-function parseGroup(v: unknown, field: string, defaults: { minSize: number; timers: TimerSettings }): GroupConfig {
+/** `flag`: the group came from `--group NAME`, so errors say `--group` rather than `groups[i].name`. */
+function parseGroup(v: unknown, field: string, defaults: { minSize: number; timers: TimerSettings }, flag = false): GroupConfig {
   const raw: Raw = typeof v === 'string' ? { name: v } : isObject(v) ? v : {};
   if (!isObject(v) && typeof v !== 'string') throw new ConfigError(`${field} must be "Type.instance" or a mapping with a name`);
   unknownKeys(raw, ['name', 'minSize', 'timers', 'timed', 'deliverToSelf'], field);
   return {
-    name: named(raw.name, `${field}.name`, groupNameProblem),
+    name: named(raw.name, flag ? `${field} ${JSON.stringify(raw.name)}` : `${field}.name`, groupNameProblem),
     minSize: raw.minSize === undefined ? defaults.minSize : int(raw.minSize, `${field}.minSize`, 1, 1024),
     timers: raw.timers === undefined ? defaults.timers : parseTimers(raw.timers, `${field}.timers`, defaults.timers),
     timed: raw.timed === undefined ? false : bool(raw.timed, `${field}.timed`),
@@ -267,20 +343,39 @@ export function loadConfig(file: string | null, flags: Raw = {}): AgentConfig {
     raw = (doc as Raw | null) ?? {};
     baseDir = dirname(resolve(file));
   }
-  for (const [k, v] of Object.entries(flags)) if (v !== undefined) raw[k] = v;
-  return validateConfig(raw, baseDir);
+  const fromFlags = new Set<string>();
+  for (const [k, v] of Object.entries(flags)) {
+    if (v === undefined) continue;
+    raw[k] = v;
+    fromFlags.add(k);
+  }
+  // Errors name what the user wrote: the flag when it came from the command line.
+  return validateConfig(raw, baseDir, (key) => (fromFlags.has(key) ? CONFIG_FIELDS.find((f) => f.key === key)?.flag ?? key : key));
 }
 
-export function validateConfig(raw: Raw, baseDir = process.cwd()): AgentConfig {
-  unknownKeys(raw, ['node', 'listen', 'advertise', 'busPort', 'directPort', 'http', 'peers', 'discovery', 'interface', 'stateDir', 'resetState', 'minSize', 'timers', 'groups', 'autoVote', 'components', 'logLevel'], 'config');
-  const minSize = raw.minSize === undefined ? 2 : int(raw.minSize, 'minSize', 1, 1024);
-  const timers = parseTimers(raw.timers, 'timers');
+/** `host:port` with a port in `min`..65535: the problem, or null. */
+export function hostPortProblem(v: string, min: number): string | null {
+  const idx = v.lastIndexOf(':');
+  if (idx <= 0) return 'has no ":PORT"';
+  const host = v.slice(0, idx);
+  const port = v.slice(idx + 1);
+  if (/\s/.test(host) || (host.includes(':') && !/^\[[^\]]+\]$/.test(host))) return `has a bad host ${JSON.stringify(host)} (IPv6 goes in brackets: [::1]:8080)`;
+  if (!/^\d{1,5}$/.test(port) || Number(port) < min || Number(port) > 65535) return `has a bad port ${JSON.stringify(port)} (${min}..65535)`;
+  return null;
+}
+
+export function validateConfig(raw: Raw, baseDir = process.cwd(), label: (key: string) => string = (key) => key): AgentConfig {
+  unknownKeys(raw, CONFIG_FIELDS.map((f) => f.key), 'config');
+  const minSize = raw.minSize === undefined ? 2 : int(raw.minSize, label('minSize'), 1, 1024);
+  const timers = parseTimers(raw.timers, label('timers'));
   const defaults = { minSize, timers };
-  const autoVote = raw.autoVote === undefined ? 'abstain' : str(raw.autoVote, 'autoVote');
-  if (!['yes', 'no', 'abstain'].includes(autoVote)) throw new ConfigError(`autoVote must be yes, no or abstain, got ${JSON.stringify(autoVote)}`);
-  const http = raw.http === undefined || raw.http === null || raw.http === '' ? null : str(raw.http, 'http', /^[^\s]+:\d{1,5}$/, 'must be HOST:PORT');
-  const logLevel = raw.logLevel === undefined ? 'info' : str(raw.logLevel, 'logLevel');
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  const autoVote = raw.autoVote === undefined ? 'abstain' : str(raw.autoVote, label('autoVote'));
+  if (!['yes', 'no', 'abstain'].includes(autoVote)) throw new ConfigError(`${label('autoVote')} must be yes, no or abstain, got ${JSON.stringify(autoVote)}`);
+  const http = raw.http === undefined || raw.http === null || raw.http === '' ? null : str(raw.http, label('http'));
+  const httpProblem = http === null ? null : hostPortProblem(http, 0);
+  if (httpProblem) throw new ConfigError(`${label('http')} ${JSON.stringify(http)} ${httpProblem}: give HOST:PORT, e.g. 127.0.0.1:8080`);
+  const logLevel = raw.logLevel === undefined ? 'info' : str(raw.logLevel, label('logLevel'));
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`${label('logLevel')} must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   const components = list(raw.components, 'components').map((c, i): ComponentConfig => {
     const field = `components[${i}]`;
     if (!isObject(c)) throw new ConfigError(`${field} must be a mapping with name, module and groups`);
@@ -299,28 +394,39 @@ export function validateConfig(raw: Raw, baseDir = process.cwd()): AgentConfig {
     if (names.has(c.name) || c.name === 'agent') throw new ConfigError(`components: duplicate or reserved component name "${c.name}"`);
     names.add(c.name);
   }
-  const peers = list(raw.peers, 'peers').map((p, i) => str(p, `peers[${i}]`));
+  const peers = list(raw.peers, label('peers')).map((p, i) => {
+    const peer = str(p, `${label('peers')}[${i}]`);
+    const why = hostPortProblem(peer, 1);
+    if (why) throw new ConfigError(`${label('peers')} entry ${JSON.stringify(peer)} ${why}: list the other agents' bus endpoints as HOST:PORT, comma separated (e.g. 10.0.0.5:7001,10.0.0.6:7001)`);
+    return peer;
+  });
   const defaulted = raw.node === undefined ? defaultNode() : null;
   let stateDir: string | null;
   if (raw.stateDir === undefined) stateDir = defaultStateDir();
   else if (raw.stateDir === 'none' || raw.stateDir === false) stateDir = null;
-  else if (raw.stateDir === null) throw new ConfigError('stateDir must be a directory, or none to keep state in memory, got null');
-  else stateDir = resolve(baseDir, str(raw.stateDir, 'stateDir'));
-  const resetState = raw.resetState === undefined ? false : bool(raw.resetState, 'resetState');
+  else if (raw.stateDir === null) throw new ConfigError(`${label('stateDir')} must be a directory, or none to keep state in memory, got null`);
+  else stateDir = resolve(baseDir, str(raw.stateDir, label('stateDir')));
+  const resetState = raw.resetState === undefined ? false : bool(raw.resetState, label('resetState'));
   if (resetState && stateDir === null) throw new ConfigError('resetState needs a state directory: with stateDir none there is nothing to reset');
+  const listen = raw.listen === undefined ? '127.0.0.1' : str(raw.listen, label('listen'));
+  const advertise = raw.advertise === undefined ? null : str(raw.advertise, label('advertise'));
+  if (WILDCARD_HOSTS.includes(listen) && advertise === null) {
+    throw new ConfigError(`${label('listen')} ${listen} binds every interface, so peers need an address to dial: set ${label('listen') === 'listen' ? 'advertise' : '--advertise'} to this board's address (e.g. 10.0.0.7)`);
+  }
+  if (advertise !== null && WILDCARD_HOSTS.includes(advertise)) throw new ConfigError(`${label('advertise')} ${advertise} is not an address peers can dial: give this board's own address`);
   return {
-    node: defaulted ? defaulted.node : named(raw.node, 'node', nodeNameProblem),
+    node: defaulted ? defaulted.node : named(raw.node, label('node'), nodeNameProblem),
     nodeSource: defaulted ? defaulted.source : 'config',
-    listen: raw.listen === undefined ? '127.0.0.1' : str(raw.listen, 'listen'),
-    advertise: raw.advertise === undefined ? null : str(raw.advertise, 'advertise'),
-    busPort: raw.busPort === undefined ? 0 : int(raw.busPort, 'busPort', 0, 65535),
-    directPort: raw.directPort === undefined ? 0 : int(raw.directPort, 'directPort', 0, 65535),
+    listen,
+    advertise,
+    busPort: raw.busPort === undefined ? 0 : int(raw.busPort, label('busPort'), 0, 65535),
+    directPort: raw.directPort === undefined ? 0 : int(raw.directPort, label('directPort'), 0, 65535),
     http,
     peers,
     ...parseDiscovery(raw, peers),
     stateDir,
     resetState,
-    groups: list(raw.groups, 'groups').map((g, i) => parseGroup(g, `groups[${i}]`, defaults)),
+    groups: list(raw.groups, label('groups')).map((g, i) => (label('groups') === 'groups' ? parseGroup(g, `groups[${i}]`, defaults) : parseGroup(g, label('groups'), defaults, true))),
     autoVote: autoVote as AutoVote,
     components,
     logLevel,

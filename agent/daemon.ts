@@ -6,7 +6,8 @@ import type { Server } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { ComponentHost } from './components/host.js';
 import type { AgentConfig } from './config.js';
-import { AGENT_COMPONENT, startHttpServer } from './http/server.js';
+import { GroupWatch } from './group-watch.js';
+import { AGENT_COMPONENT, startHttpServer, type Middleware } from './http/server.js';
 import { Agent } from './runtime/agent.js';
 import { FileHardStateStore, MemoryHardStateStore } from './runtime/hard-state-store.js';
 import type { Discovery } from '../discovery/discovery.js';
@@ -16,15 +17,34 @@ import { StaticDiscovery } from '../discovery/static.js';
 export interface RunningAgent {
   agent: Agent;
   httpUrl: string | null;
+  /** Health and progress lines (see group-watch.ts). */
+  watch: GroupWatch;
   stop(): Promise<void>;
+}
+
+/** Which start-up step failed, so the CLI can name the flag: binding the bus/direct ports, joining, or the HTTP server. */
+export class AgentStartError extends Error {
+  override name = 'AgentStartError';
+  constructor(
+    readonly step: 'transport' | 'join' | 'http',
+    override readonly cause: unknown,
+  ) {
+    super((cause as Error)?.message ?? String(cause), { cause });
+  }
+}
+
+export interface RunAgentOptions {
+  /** HTTP middleware, run before the routes (e.g. authentication). */
+  httpMiddleware?: Middleware[];
 }
 
 export function makeLogger(level: string, node: string): Logger {
   const pretty = process.stdout.isTTY && !process.env.NO_PRETTY_LOGS;
+  // `node` is in every line once, from here; log calls must not repeat it.
   return pino({ level, base: { node }, ...(pretty ? { transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname' } } } : {}) });
 }
 
-export async function runAgent(config: AgentConfig, log: Logger = makeLogger(config.logLevel, config.node)): Promise<RunningAgent> {
+export async function runAgent(config: AgentConfig, log: Logger = makeLogger(config.logLevel, config.node), opts: RunAgentOptions = {}): Promise<RunningAgent> {
   const agent = new Agent({
     node: config.node,
     listenHost: config.listen,
@@ -43,16 +63,28 @@ export async function runAgent(config: AgentConfig, log: Logger = makeLogger(con
   if (config.nodeSource === 'hostname') {
     log.warn({ node: config.node }, 'no machine id (/etc/machine-id, /var/lib/dbus/machine-id): the node id is the bare host name, which boards made from one image share; set --node');
   }
-  const endpoints = await agent.start();
+  let endpoints: { bus: string; direct: string };
+  try {
+    endpoints = await agent.start();
+  } catch (err) {
+    await agent.stop().catch(() => {});
+    throw new AgentStartError('transport', err);
+  }
   let hosts: ComponentHost[];
   try {
     hosts = await joinAll(agent, config);
   } catch (err) {
     // E.g. a damaged state file (StateFileError): leave what was joined, close the sockets, report.
     await agent.stop().catch(() => {});
-    throw err;
+    throw new AgentStartError('join', err);
   }
-  return serve(agent, config, hosts, endpoints, log);
+  try {
+    return await serve(agent, config, hosts, endpoints, log, opts);
+  } catch (err) {
+    for (const h of hosts) await h.deactivate().catch(() => {});
+    await agent.stop().catch(() => {});
+    throw new AgentStartError('http', err);
+  }
 }
 
 async function joinAll(agent: Agent, config: AgentConfig): Promise<ComponentHost[]> {
@@ -70,21 +102,24 @@ async function joinAll(agent: Agent, config: AgentConfig): Promise<ComponentHost
   return hosts;
 }
 
-async function serve(agent: Agent, config: AgentConfig, hosts: ComponentHost[], endpoints: { bus: string; direct: string }, log: Logger): Promise<RunningAgent> {
+async function serve(agent: Agent, config: AgentConfig, hosts: ComponentHost[], endpoints: { bus: string; direct: string }, log: Logger, opts: RunAgentOptions): Promise<RunningAgent> {
   let server: Server | null = null;
   let httpUrl: string | null = null;
-  if (config.http) ({ server, url: httpUrl } = await startHttpServer(agent, config.http));
+  const watch = new GroupWatch(agent, { log, peers: config.discovery === 'static' ? config.peers : [] });
+  if (config.http) ({ server, url: httpUrl } = await startHttpServer(agent, config.http, { watch, middleware: opts.httpMiddleware ?? [] }));
   log.info({ ...endpoints, http: httpUrl, groups: config.groups.map((g) => g.name), components: config.components.map((c) => c.name) }, 'agent ready');
+  watch.start();
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
+      watch.stop();
       for (const h of hosts) await h.deactivate();
       await agent.stop();
       await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
       server?.closeAllConnections();
     })());
-  return { agent, httpUrl, stop };
+  return { agent, httpUrl, watch, stop };
 }
 
 /**

@@ -4,7 +4,7 @@
  * driver; events come back as typed EventEmitter events.
  */
 import { EventEmitter } from 'node:events';
-import { BadArgumentsError } from '../core/errors.js';
+import { BadArgumentsError, LeftGroupError, NoLeaderError } from '../core/errors.js';
 import type { AppEvent } from '../core/events.js';
 import type { MemberId, PollKind } from '../core/messages.js';
 import type { TimerSettings } from '../core/timers.js';
@@ -129,6 +129,36 @@ export class Group extends EventEmitter<GroupEventMap> {
   vote(ballotId: string, yes: boolean): boolean {
     if (typeof yes !== 'boolean') throw new BadArgumentsError(`a vote is true or false, got ${String(yes)}`);
     return this.driver.step((core, now) => core.vote(ballotId, yes, now));
+  }
+
+  /**
+   * Resolves with the leader's id as soon as this member knows one (at once if it does).
+   * Votes and sendToLeader need a leader; a member that has just joined has none until it
+   * hears the group's (about a heartbeat) or one is elected (up to electionMax more).
+   * Rejects with NoLeaderError after `timeoutMs` (default: 10 × peerTimeout), and with
+   * LeftGroupError if the member leaves first.
+   */
+  whenLeader(timeoutMs: number = 10 * this.driver.core.timers.peerTimeout): Promise<MemberId> {
+    const now = this.leaderId();
+    if (now !== null) return Promise.resolve(now);
+    if (this.hasLeft()) return Promise.reject(new LeftGroupError(this.name()));
+    return new Promise<MemberId>((resolve, reject) => {
+      const done = (fn: () => void) => {
+        clearTimeout(timer);
+        clearInterval(poll);
+        this.off('leaderElected', onElected);
+        fn();
+      };
+      const onElected = ({ leader }: { leader: MemberId }) => done(() => resolve(leader));
+      // A member that leaves emits no leaderElected: notice it (and a leader learnt without an event).
+      const poll = setInterval(() => {
+        const leader = this.leaderId();
+        if (leader !== null) done(() => resolve(leader));
+        else if (this.hasLeft()) done(() => reject(new LeftGroupError(this.name())));
+      }, 50);
+      const timer = setTimeout(() => done(() => reject(new NoLeaderError(this.name()))), timeoutMs);
+      this.on('leaderElected', onElected);
+    });
   }
 
   // ------------------------------------------------------------- leaving

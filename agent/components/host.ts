@@ -24,6 +24,46 @@ export interface ComponentContext {
 
 type Handler = (group: Group, ...args: unknown[]) => unknown;
 
+/**
+ * A component that could not be brought up, and at which stage: `missing` (no such module
+ * file), `load` (the module threw or does not parse), `export` (no class under the configured
+ * export name), `construct` (its constructor threw). The CLI turns these into one line and
+ * an exit code (see README "Exit codes").
+ */
+export class ComponentError extends Error {
+  override name = 'ComponentError';
+  constructor(
+    message: string,
+    readonly stage: 'missing' | 'load' | 'export' | 'construct',
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Load a component module and find its class; throws ComponentError. */
+export async function loadComponentClass(config: Pick<ComponentConfig, 'name' | 'module' | 'export'>): Promise<new (ctx: ComponentContext) => ComponentInstance> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(config.module).href)) as Record<string, unknown>;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ERR_MODULE_NOT_FOUND' && typeof e.message === 'string' && e.message.includes(config.module)) {
+      throw new ComponentError(`component ${config.name}: module ${config.module} does not exist`, 'missing', { cause: err });
+    }
+    throw new ComponentError(`component ${config.name}: module ${config.module} failed to load: ${e.name}: ${e.message.split('\n')[0]}`, 'load', { cause: err });
+  }
+  const Cls = mod[config.export];
+  if (typeof Cls !== 'function') {
+    const classes = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
+    throw new ComponentError(
+      `component ${config.name}: ${config.module} has no exported class "${config.export}" (it exports ${classes.length ? classes.map((k) => `"${k}"`).join(', ') : 'no classes'}); set the component's export field to the class's export name`,
+      'export',
+    );
+  }
+  return Cls as new (ctx: ComponentContext) => ComponentInstance;
+}
+
 /** Group event → component handler method (RIAPS handleX → onX). */
 export const HANDLERS: Record<GroupEventName, string> = {
   message: 'onMessage',
@@ -39,6 +79,24 @@ export const HANDLERS: Record<GroupEventName, string> = {
   leaderExited: 'onLeaderExited',
 };
 
+/** The handler methods a component may have, typed by event: `onMessage(group, msg)`, … */
+export type ComponentHandlers = {
+  [K in GroupEventName as `on${Capitalize<K>}`]?: (group: Group, ...args: GroupEventMap[K]) => unknown;
+};
+
+/**
+ * What a hosted component class implements (every method optional):
+ * `export default class Sensor implements Component { constructor(ctx: ComponentContext) {…} }`.
+ */
+export interface Component extends ComponentHandlers {
+  onActivate?(): unknown;
+  onDeactivate?(): unknown;
+}
+
+/** A component's class, as the module exports it. */
+export type ComponentClass = new (ctx: ComponentContext) => Component;
+
+/** A component instance as the host sees it: the handlers, looked up by name. */
 export interface ComponentInstance {
   onActivate?(): unknown;
   onDeactivate?(): unknown;
@@ -74,9 +132,7 @@ export class ComponentHost {
   }
 
   async activate(): Promise<void> {
-    const mod = (await import(pathToFileURL(this.config.module).href)) as Record<string, unknown>;
-    const Cls = mod[this.config.export];
-    if (typeof Cls !== 'function') throw new Error(`component ${this.config.name}: ${this.config.module} has no exported class "${this.config.export}"`);
+    const Cls = await loadComponentClass(this.config);
     const coordinator = new HostedCoordinator(this.agent, this.config.name, (g) => this.wire(g));
     const groups: Record<string, Group> = {};
     for (const g of this.config.groups) {
@@ -84,7 +140,11 @@ export class ComponentHost {
       groups[g.name] = coordinator.joinGroup(type, instance, { minSize: g.minSize, timers: g.timers, timed: g.timed, deliverToSelf: g.deliverToSelf });
     }
     const ctx: ComponentContext = { name: this.config.name, coordinator, groups, settings: this.config.settings, log: this.log };
-    this.instance = new (Cls as new (ctx: ComponentContext) => ComponentInstance)(ctx);
+    try {
+      this.instance = new Cls(ctx);
+    } catch (err) {
+      throw new ComponentError(`component ${this.config.name}: its constructor threw: ${(err as Error).message}`, 'construct', { cause: err });
+    }
     await this.call('onActivate', () => this.instance?.onActivate?.());
   }
 

@@ -59,6 +59,12 @@ export type AppEvent =
     }
   /** An action vote passed: the runtime fires the action at wall-clock `when` (once). */
   | { type: 'actionScheduled'; ballotId: string; when: number; topic: Uint8Array }
+  /**
+   * A member advertises group settings (minSize, protocol timers) that differ from ours: a
+   * configuration error for the operator (docs/protocol.md §6). Rate-limited per sender; the
+   * runtime logs it. `differences` names each setting, theirs and ours.
+   */
+  | { type: 'configMismatch'; member: MemberId; differences: string[] }
   /** leave() finished: the runtime may close this member's sockets. */
   | { type: 'left' };
 

@@ -5,10 +5,13 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Agent } from '../runtime/agent.js';
+import { buildInfo } from '../build-info.js';
 
 export function agentMetrics(agent: Agent): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ node: agent.node });
+  const build = buildInfo();
+  new Gauge({ name: 'cohort_build_info', help: 'Always 1; the labels say which build runs', labelNames: ['version', 'arch'], registers: [registry] }).set({ version: build.version, arch: build.arch }, 1);
   const groups = () => agent.status().groups;
   const perGroup = (name: string, help: string, value: (g: ReturnType<typeof groups>[number]) => number, kind: 'gauge' | 'counter') => {
     const labelNames = ['group', 'member'] as const;
@@ -33,6 +36,7 @@ export function agentMetrics(agent: Agent): Registry {
   perGroup('cohort_leader_changes_total', 'Times this member saw a new leader', (g) => g.counters.leaderChanges, 'counter');
   perGroup('cohort_polls_opened_total', 'Polls opened while leading', (g) => g.counters.pollsOpened, 'counter');
   perGroup('cohort_stale_dropped_total', 'Messages from stale incarnations dropped', (g) => g.counters.staleDropped, 'counter');
+  perGroup('cohort_config_mismatches_total', 'Heartbeats from members whose minSize or protocol timers differ from ours (a configuration error)', (g) => g.counters.configMismatches, 'counter');
   new Counter({
     name: 'cohort_poll_results_total',
     help: 'Poll results delivered, by outcome',

@@ -21,7 +21,7 @@ import { decodeEnvelope, encodeEnvelope, framePrefix, isDataBroadcastWithPrefix 
 import type { Discovery, PeerAdvert } from '../../discovery/discovery.js';
 import { heartbeatForTimers, Transport, type TransportOptions } from '../transport/transport.js';
 import { ActionTimer } from './action-timer.js';
-import { EventLog, type EventEntry } from './event-log.js';
+import { EventLog, preview, type EventEntry } from './event-log.js';
 import { systemClock, type Clock } from './clock.js';
 import { MemoryHardStateStore, type HardStateStore } from './hard-state-store.js';
 import { MemberDriver } from './member-driver.js';
@@ -77,6 +77,20 @@ export interface GroupStatus {
   lastActionErrorMs: number | null;
   /** Hard-state writes that failed (the messages depending on them were not sent). */
   persistFailures: number;
+  /** Every member this one knows (itself included), for `cohort members`. */
+  memberInfo: MemberInfo[];
+}
+
+/** One member as another sees it. */
+export interface MemberInfo {
+  id: MemberId;
+  /** The direct endpoint it advertises ('' until heard). */
+  endpoint: string;
+  incarnation: number;
+  /** How long ago it was last heard, ms (0 for the reporting member itself). */
+  lastHeardMs: number;
+  /** Clock offset to the reporting member, ms, when the hardware layer measures it (else absent). */
+  clockOffsetMs?: number;
 }
 
 export interface AgentStatus {
@@ -90,7 +104,7 @@ export interface AgentStatus {
   /** ZMTP heartbeat given to new connections (derived from the fastest group timers). */
   transportHeartbeat: { intervalMs: number; timeoutMs: number };
   /** Own data broadcasts looped back by the bus and dropped before decoding (this agent's sole member of the group sent them). */
-  ownEchoesSkipped: number;
+  ownEchoesSkipped?: number;
 }
 
 /** Another agent speaking under one of this agent's member ids. See README "Node ids". */
@@ -227,7 +241,7 @@ export class Agent {
       });
       await discovery.start({ node: this.node, bus: this.endpoints.bus, direct: this.endpoints.direct, protocol: PROTOCOL_VERSION });
     }
-    this.log.info({ node: this.node, ...this.endpoints }, 'agent started');
+    this.log.info({ ...this.endpoints }, 'agent started');
     return this.endpoints;
   }
 
@@ -342,10 +356,13 @@ export class Agent {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await Promise.all([...this.hosted.values()].map((h) => h.group.leave()));
+      // Events the members produced while leaving (a leader's leaderExited) are delivered on a
+      // later turn: let them out first, so the log reads in the order things happened.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       this.actionTimer.close();
       await this.opts.discovery?.stop();
       await this.transport.close();
-      this.log.info({ node: this.node }, 'agent stopped');
+      this.log.info('agent stopped');
     })();
     return this.stopping;
   }
@@ -631,13 +648,19 @@ export class Agent {
     if (event.type === 'leaderElected' || event.type === 'leaderExited' || event.type === 'memberJoined' || event.type === 'memberLeft') {
       this.log.info({ group, self: driver.core.id, ...event }, event.type);
     }
+    if (event.type === 'configMismatch') {
+      // A configuration error for the operator, not an application event (the core rate-limits it per sender).
+      this.log.warn({ group, self: driver.core.id, member: event.member, differences: event.differences }, 'a member of the group has different group settings (minSize or timers): fix the configuration');
+      return;
+    }
     if (event.type === 'actionScheduled') {
       const topic = event.topic;
       this.actionTimer.at(event.when, (firing) => {
         h.lastActionErrorMs = firing.errorMs;
         this.actionErrors.push(firing.errorMs);
-        this.events.add({ at: firing.firedAt, group, member: driver.core.id, type: 'action', ballotId: event.ballotId, ...firing });
-        this.log.info({ group, ballotId: event.ballotId, ...firing }, 'action fired');
+        const action = preview(topic);
+        this.events.add({ at: firing.firedAt, group, member: driver.core.id, type: 'action', ballotId: event.ballotId, action, ...firing });
+        this.log.info({ group, ballotId: event.ballotId, action, ...firing }, `action fired: ${action}`);
         this.guard(() => h.group.fireAction(event.ballotId, topic, firing), group, 'action');
       });
       return;
@@ -658,6 +681,7 @@ export class Agent {
   // ------------------------------------------------------------------ status
 
   status(): AgentStatus {
+    const mono = this.clock.now().mono;
     const groups = [...this.hosted.values()].map((h): GroupStatus => {
       const c = h.driver.core;
       return {
@@ -675,6 +699,12 @@ export class Agent {
         counters: structuredClone(c.counters),
         lastActionErrorMs: h.lastActionErrorMs,
         persistFailures: h.driver.persistFailures,
+        memberInfo: c.memberRecords().map((r) => ({
+          id: r.id,
+          endpoint: r.id === c.id ? this.endpoints.direct : r.endpoint,
+          incarnation: r.incarnation,
+          lastHeardMs: r.id === c.id ? 0 : Math.max(0, Math.round(mono - r.lastHeard)),
+        })),
       };
     });
     return {

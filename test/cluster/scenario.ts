@@ -239,7 +239,7 @@ export class ScenarioRunner {
     const json = `${base}.json`;
     writeFileSync(svg, this.timeline.toSvg(title));
     writeFileSync(log, this.timeline.toText(title, { failures: this.failures.length ? this.failures : 'none' }));
-    writeFileSync(json, JSON.stringify({ scenario: this.scenario, backend: this.backend.kind, wall0: this.timeline.wall0, failures: this.failures, measurements: this.timeline.measurements, markers: this.timeline.markers, bands: this.timeline.bands, samples: this.timeline.samples }, null, 1));
+    writeFileSync(json, JSON.stringify({ scenario: this.scenario, backend: this.backend.kind, wall0: this.timeline.wall0, failures: this.failures, measurements: this.timeline.measurements, markers: this.timeline.markers, bands: this.timeline.bands, hostMarks: this.timeline.hostMarks, hosts: this.hosts, samples: this.timeline.samples }, null, 1));
     return { svg, log, json };
   }
 
@@ -717,6 +717,7 @@ export class ScenarioRunner {
     const expected = v.expect ?? 'yes';
     const outcomes = among.map((h) => `${h}:${String(results.get(h)?.outcome ?? 'none')}`);
     const ok = results.size === among.length && (expected === 'any' || [...results.values()].every((e) => e.outcome === expected));
+    for (const [h, e] of results) this.timeline.hostMark(h, 'result', e.at, `${kind} vote ${String(e.outcome)}`, { outcome: String(e.outcome), offsetMs: this.offsets.get(h) ?? 0 });
     const tally = [...results.values()][0]?.tally as { yes?: number; no?: number; voters?: number } | undefined;
     this.check(ok, `${kind} vote from ${from}: result on ${results.size}/${among.length} hosts in ${ms} ms, expected '${expected}'`, ok ? undefined : outcomes);
     this.reporter.comment(`vote ${ballotId.slice(0, 8)}: ${outcomes.join(' ')}; tally yes ${tally?.yes} no ${tally?.no} of ${tally?.voters}; ${ms} ms`);
@@ -736,6 +737,7 @@ export class ScenarioRunner {
     this.timeline.markers.push({ t: this.timeline.now() - Math.max(0, Date.now() - when), kind: 'app', text: `action fired on ${fired.size}/${among.length}` });
     this.check(fired.size === among.length, `action from ${from} fired on ${fired.size}/${among.length} hosts`, among.filter((h) => !fired.has(h)).map((h) => `${h} did not fire`));
     // firedAt is each host's own wall clock: take the clock offsets back out to compare real instants.
+    for (const [h, e] of fired) this.timeline.hostMark(h, 'action', e.firedAt as number, `action fired (${(e.errorMs as number).toFixed(2)} ms late on its clock)`, { offsetMs: this.offsets.get(h) ?? 0 });
     const real = [...fired.entries()].map(([h, e]) => ({ h, at: (e.firedAt as number) - (this.offsets.get(h) ?? 0), err: e.errorMs as number }));
     if (real.length) {
       const spread = Math.max(...real.map((x) => x.at)) - Math.min(...real.map((x) => x.at));

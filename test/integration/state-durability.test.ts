@@ -1,7 +1,7 @@
 /**
  * A real `cohort agent` process refuses to start on damaged or lost state: it exits
- * non-zero with one line naming the file (never a silent reset), and a bad
- * --state-dir is a one-line config error.
+ * 3 (environment) with one line naming the file (never a silent reset), and a bad
+ * --state-dir is a one-line environment error.
  */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
@@ -30,7 +30,7 @@ t.test('damaged, lost and unusable state stop the agent with one clear line', as
 
   writeFileSync(file, '{"format":1,"node":"n1","gr');
   const truncated = agent('--state-dir', dir);
-  t.equal(truncated.code, 1, 'exits non-zero');
+  t.equal(truncated.code, 3, 'exits 3 (environment: a damaged file)');
   t.equal(truncated.stderr.split('\n').length, 1, `one line: ${truncated.stderr}`);
   t.match(truncated.stderr, `cohort agent: state file ${file}: is not valid JSON`);
   t.match(truncated.stderr, /--reset-state/);
@@ -38,11 +38,11 @@ t.test('damaged, lost and unusable state stop the agent with one clear line', as
   rmSync(file);
   writeFileSync(join(dir, 'n1', 'members.json'), seal({ format: 1, node: 'n1', members: [{ group: 'G.a', component: 'agent' }] }));
   const lost = agent('--state-dir', dir);
-  t.equal(lost.code, 1);
+  t.equal(lost.code, 3);
   t.match(lost.stderr, new RegExp(`^cohort agent: state file ${file.replace(/[.+]/g, '\\$&')}: state for n1/agent in group G.a was recorded but its file is gone`));
 
   writeFileSync(join(dir, 'plain-file'), '');
   const notDir = agent('--state-dir', join(dir, 'plain-file'));
-  t.equal(notDir.code, 2, 'a config error');
-  t.equal(notDir.stderr, `cohort agent: --state-dir ${join(dir, 'plain-file')} is not a directory`);
+  t.equal(notDir.code, 3, 'an environment error');
+  t.equal(notDir.stderr, `cohort agent: --state-dir ${join(dir, 'plain-file')} is not a directory: point it at a directory, or use --no-state`);
 });

@@ -1,11 +1,11 @@
 /**
  * npm run sim -- --seeds N [--start S] [--jobs J] [--no-codec] [--ignore rule,...]
- * npm run sim -- --seed S [--verbose]
+ * npm run sim -- --seed S [--brief]
  *
  * Runs seeded schedules (seeds start..start+N-1) on worker threads and ends
  * with exactly one line `seeds=N violations=V` (exit code 1 if V > 0). A failing
  * seed prints its trace and the command that replays it; `--seed S` replays one
- * schedule exactly, `--verbose` with every trace record.
+ * schedule exactly, with every trace record (`--brief`: only the last ones, on failure).
  */
 import { availableParallelism } from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -68,7 +68,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { seeds: 100, start: 1, seed: null, verbose: false, jobs: Math.max(1, availableParallelism()), codec: true, ignore: [] };
+  const args: Args = { seeds: 100, start: 1, seed: null, verbose: true, jobs: Math.max(1, availableParallelism()), codec: true, ignore: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -80,10 +80,11 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--start') args.start = num();
     else if (a === '--seed') args.seed = num();
     else if (a === '--jobs') args.jobs = Math.max(1, num());
-    else if (a === '--verbose') args.verbose = true;
+    else if (a === '--verbose') args.verbose = true; // the default for --seed; kept for old commands
+    else if (a === '--brief') args.verbose = false;
     else if (a === '--no-codec') args.codec = false;
     else if (a === '--ignore') args.ignore = (argv[++i] ?? '').split(',').filter(Boolean);
-    else throw new Error(`unknown argument ${a} (use --seeds N [--start S] [--jobs J] [--no-codec] [--ignore rule,...] | --seed S [--verbose])`);
+    else throw new Error(`unknown argument ${a} (use --seeds N [--start S] [--jobs J] [--no-codec] [--ignore rule,...] | --seed S [--brief])`);
   }
   return args;
 }
@@ -92,7 +93,7 @@ function printFailure(s: Summary, withTrace: boolean): void {
   console.log(`\nFAIL seed ${s.seed}: ${s.plan}`);
   for (const v of s.violations) console.log(`  at ${v.t} ms [${v.rule}] ${v.text}`);
   if (withTrace && s.trace) console.log(`  last trace records:\n${s.trace.replace(/^/gm, '    ')}`);
-  console.log(`  replay: npm run sim -- --seed ${s.seed}${withTrace ? ' --verbose' : ''}`);
+  console.log(`  replay with the full trace: npm run sim -- --seed ${s.seed}`);
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -187,6 +188,11 @@ function replay(args: Args): number {
 }
 
 if (isMainThread) {
+  // A full trace piped into `head` or `less` that is closed early: stop quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   try {
     const args = parseArgs(process.argv.slice(2));
     const violations = args.seed !== null ? replay(args) : await runMany(args);

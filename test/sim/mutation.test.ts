@@ -16,6 +16,7 @@ import { runSeed } from './run.js';
 import { group, runUntilTrue, settle } from './scripted.js';
 import type { Simulator } from './simulator.js';
 import { MUTANTS } from './mutants.js';
+import { amnesiacAmongPhantoms, misconfiguredMember } from './scenarios.js';
 import type { MemberFactory } from './simulator.js';
 
 const MAX_SEEDS = Number(process.env.MUTANT_SEEDS ?? 600);
@@ -34,8 +35,8 @@ class LyingVoter extends GroupMember {
 /** Forgets whom it voted for whenever a vote request arrives, so it votes twice in a term. */
 class AmnesiacVoter extends GroupMember {
   override receive(env: Envelope, now: Parameters<GroupMember['receive']>[1]): void {
-    const self = this as unknown as { votedFor: string | null };
-    if (!('votedFor' in self)) throw new Error('AmnesiacVoter relies on GroupMember keeping its vote in `votedFor`; update the mutation');
+    const self = (this as unknown as { s?: { votedFor: string | null } }).s;
+    if (!self || !('votedFor' in self)) throw new Error('AmnesiacVoter relies on GroupMember keeping its vote in `s.votedFor`; update the mutation');
     if (env.body.type === 'voteRequest' && !env.body.preVote) self.votedFor = null;
     super.receive(env, now);
   }
@@ -87,6 +88,16 @@ const cases: Array<{ name: string; factory: MemberFactory; rules: string[]; igno
   { name: 'a leader that counts votes handled after the deadline', factory: some(MUTANTS.lateVotes, ALL), rules: ['poll-deadline'] },
   { name: 'members that adopt absurd terms', factory: some(MUTANTS.absurdTerms, ALL), rules: ['wire-encodable'] },
   { name: 'a leader that makes any id it hears a voter', factory: some(MUTANTS.admitsPhantoms, ALL), rules: ['voters-are-members'] },
+  { name: 'members that forget a ballot is finished (results delivered twice)', factory: some(MUTANTS.resultsTwice, ALL), rules: ['one-result-per-ballot', 'poll-events', 'action-once'] },
+  { name: 'members that wait ten minutes for a result', factory: some(MUTANTS.waitsTooLong, ALL), rules: ['result-by-deadline', 'requester-result-by-deadline'] },
+  { name: 'members that act on an action vote without a yes', factory: some(MUTANTS.actsWithoutYes, ALL), rules: ['action-after-yes'] },
+  { name: 'a leader that counts a configuration committed one step early', factory: some(MUTANTS.commitsEarly, ALL), rules: ['config-change-after-commit'] },
+  { name: 'a leader that adds a voter without bumping the configuration version', factory: some(MUTANTS.reusesPosition, ALL), rules: ['config-unique'] },
+  { name: 'a leader that adds every acknowledged joiner at once', factory: some(MUTANTS.addsAllJoiners, ALL), rules: ['config-one-change'] },
+  { name: 'followers that adopt an older configuration from a reordered heartbeat', factory: some(MUTANTS.configRollsBack, ALL), rules: ['config-monotonic'] },
+  { name: 'followers that lose their leader silently (no leaderExited)', factory: some(MUTANTS.silentLeaderLoss, ALL), rules: ['leader-events-match-state', 'leader-events'] },
+  { name: 'members that follow a stale leader back to its older term', factory: some(MUTANTS.termGoesBack, ALL), rules: ['term-monotonic'] },
+  { name: 'members that never campaign', factory: some(MUTANTS.neverCampaigns, ALL), rules: ['liveness'] },
   {
     name: 'a leader that inflates poll tallies',
     factory: some(InflatedTally, ['m1/a', 'm2/a', 'm3/a', 'm4/a', 'm5/a', 'm6/a', 'm7/a']),
@@ -173,6 +184,20 @@ const scenarios: Array<{ name: string; Broken: new (opts: MemberOptions) => Grou
       sim.runFor(100);
       return sim;
     },
+  },
+  {
+    // Seed 3477: strangers heart-beat at an amnesiac while every real member is down; a real
+    // member back with an older term must not get a second vote in a term the amnesiac voted in.
+    name: 'an amnesiac whose quarantine phantoms end',
+    Broken: MUTANTS.quarantineByAnyone,
+    rules: ['one-vote-per-term'],
+    run: (factory) => amnesiacAmongPhantoms(factory).sim,
+  },
+  {
+    name: 'members that never compare the settings in heartbeats',
+    Broken: MUTANTS.settingsUnchecked,
+    rules: ['settings-mismatch-reported'],
+    run: (factory) => misconfiguredMember(factory),
   },
 ];
 

@@ -20,10 +20,14 @@
  *   member's leader of its current term; results only from the leader that
  *   opened the ballot;
  * - data-channels: `fromLeader` data only from the current leader to its
- *   addressee, `toLeader` data only at a leader.
+ *   addressee, `toLeader` data only at a leader;
+ * - settings-mismatch-reported: a heartbeat whose minSize or protocol timers differ
+ *   from the receiver's is reported (configMismatch) at least once a minute per
+ *   sender while it lasts, and matching settings never are.
  */
 import type { AppEvent, Output } from '../../agent/core/events.js';
 import type { Envelope, MemberId } from '../../agent/core/messages.js';
+import { CHECKED_TIMERS, MISMATCH_REPORT_MS } from '../../agent/core/settings-check.js';
 import { quorum, type CheckerHooks, type Fail } from './checker.js';
 import type { Instance } from './simulator.js';
 
@@ -55,6 +59,8 @@ export class RuleChecks {
   private readonly follows = new Map<string, FollowTrack>();
   /** The envelope an instance is handling in its current step. */
   private readonly pending = new Map<string, Envelope>();
+  /** When each instance last reported (or was found not reporting) a settings mismatch, by sender. */
+  private readonly mismatchSeen = new Map<string, number>();
   private readonly period: number;
   /** Connection-closed hints given to each instance (GroupMember.peerClosed): they waive its lease. */
   private readonly hints = new Map<string, { leader: MemberId; at: number }>();
@@ -151,6 +157,26 @@ export class RuleChecks {
     }
 
     for (const o of outputs) if (o.type === 'event') this.onEvent(inst, o.event, env, role, term, leader);
+    if (env) this.checkSettings(inst, env, outputs, now);
+  }
+
+  private checkSettings(inst: Instance, env: Envelope, outputs: readonly Output[], now: number): void {
+    const b = env.body;
+    if ((b.type !== 'memberHeartbeat' && b.type !== 'leaderHeartbeat') || env.from === inst.id || inst.member.hasLeft()) return;
+    const m = inst.member;
+    const differs = b.minSize !== m.minSize || CHECKED_TIMERS.some((k) => b.timers[k] !== m.timers[k]);
+    const reported = outputs.some((o) => o.type === 'event' && o.event.type === 'configMismatch' && o.event.member === env.from);
+    const key = `${inst.key}\0${env.from}`;
+    if (reported && !differs) this.fail('settings-mismatch-reported', `${inst.id} reported a settings mismatch with ${env.from}, whose minSize and timers match its own`);
+    if (reported) return void this.mismatchSeen.set(key, now);
+    // Only heartbeats the member accepted count (a dropped one leaves its sender unknown).
+    if (!differs || !m.members().includes(env.from)) return;
+    const last = this.mismatchSeen.get(key);
+    if (last === undefined || now - last > MISMATCH_REPORT_MS + this.hooks.slack) {
+      const what = [...(b.minSize !== m.minSize ? [`minSize ${b.minSize} (its own ${m.minSize})`] : []), ...CHECKED_TIMERS.filter((k) => b.timers[k] !== m.timers[k]).map((k) => `${k} ${b.timers[k]} (its own ${m.timers[k]})`)];
+      this.fail('settings-mismatch-reported', `${inst.id} accepted a heartbeat from ${env.from} with ${what.join(', ')} and reported nothing${last === undefined ? '' : ` for ${now - last} ms`}`);
+      this.mismatchSeen.set(key, now); // report once a minute
+    }
   }
 
   private onEvent(inst: Instance, e: AppEvent, env: Envelope | undefined, role: string, term: number, leader: MemberId | null): void {

@@ -46,6 +46,8 @@ export type MemberLike = Pick<
   | 'size'
   | 'config'
   | 'hasLeft'
+  | 'timers'
+  | 'minSize'
 >;
 
 export type MemberFactory = (opts: MemberOptions) => MemberLike;

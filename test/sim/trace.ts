@@ -125,6 +125,8 @@ export function formatEvent(e: AppEvent): string {
       return `voteResult ${e.ballotId} ${e.outcome} tally=${e.tally.yes}y/${e.tally.no}n/${e.tally.voters}${e.reason ? ` reason="${e.reason}"` : ''}`;
     case 'actionScheduled':
       return `actionScheduled ${e.ballotId} when=${e.when}`;
+    case 'configMismatch':
+      return `configMismatch ${e.member}: ${e.differences.join(', ')}`;
     case 'left':
       return 'left';
   }

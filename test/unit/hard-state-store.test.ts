@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileHardStateStore, MemoryHardStateStore, StateFileError, seal, type StoreFs } from '../../agent/runtime/hard-state-store.js';
 import { CohortError } from '../../agent/core/errors.js';
-import { defaultNode, defaultStateDir, prepareStateDir, validateConfig, ConfigError } from '../../agent/config.js';
+import { defaultNode, defaultStateDir, inspectStateDir, prepareStateDir, validateConfig, ConfigError } from '../../agent/config.js';
 
 const G = 'G.a';
 const C = 'agent';
@@ -206,7 +206,11 @@ t.test('config: state by default in a standard place, none, resetState, checked 
   t.throws(() => validateConfig({ node: 'n', stateDir: 'none', resetState: true }), ConfigError);
   const dir = tmp(t);
   fs.writeFileSync(join(dir, 'file'), '');
-  t.throws(() => prepareStateDir(join(dir, 'file'), 'n', '--state-dir'), { name: 'ConfigError', message: /^--state-dir .*file is not a directory$/ });
+  // An environment error (exit 3): the config is fine, this machine's path is not a directory.
+  t.throws(() => prepareStateDir(join(dir, 'file'), 'n', '--state-dir'), { name: 'EnvironmentError', message: /^--state-dir .*file is not a directory: point it at a directory, or use --no-state$/ });
+  t.throws(() => inspectStateDir(join(dir, 'file', 'below'), '--state-dir'), { name: 'EnvironmentError', message: /its parent .*file\) is not a directory/ });
+  t.doesNotThrow(() => inspectStateDir(join(dir, 'not-yet', 'deeper'), '--state-dir'), 'check: a directory that would be created is fine');
+  t.notOk(fs.existsSync(join(dir, 'not-yet')), 'and check creates nothing');
   t.doesNotThrow(() => prepareStateDir(join(dir, 'new'), 'n', '--state-dir'));
   t.ok(fs.statSync(join(dir, 'new', 'n')).isDirectory());
 });
