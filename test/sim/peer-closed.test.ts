@@ -89,3 +89,23 @@ t.test('a stale hint (the leader was heard after it) waives no lease', async (t)
     clean(t, sim);
   }
 });
+
+t.test('a graceful leave whose connection closes before its Leave arrives still hands over without a split vote', async (t) => {
+  const times: number[] = [];
+  for (let seed = 1; seed <= 30; seed++) {
+    // The close is seen at once; the Leave and the hand-over take the network's 3-12 ms.
+    const sim = group(IDS, { seed, network: { loss: 0, duplicate: 0, delayMin: 3, delayMax: 12 } });
+    const old = settle(sim);
+    sim.runFor(Math.floor(DEFAULT_TIMERS.heartbeat * (seed % 10) / 10));
+    const t0 = sim.now();
+    sim.leave(old);
+    for (const id of IDS) if (id !== old) hint(sim, id, old, 0);
+    const at = runUntilTrue(sim, () => { const l = agreedLeader(sim); return l !== null && l !== old && sim.up().length === IDS.length - 1; }, 10_000, 1);
+    t.not(at, null, `seed ${seed}: a new leader`);
+    if (at !== null) times.push(at - t0);
+    clean(t, sim);
+  }
+  times.sort((a, b) => a - b);
+  t.comment(`hand-over with early hints (sim): p50 ${times[Math.floor(times.length / 2)]} ms, max ${times[times.length - 1]} ms`);
+  t.ok(times[times.length - 1]! < DEFAULT_TIMERS.electionMin, `max ${times[times.length - 1]} ms: no split vote (that would cost an election timeout)`);
+});
