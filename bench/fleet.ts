@@ -59,7 +59,7 @@ export async function fleetRun(opts: { members: number; timers: string; idleWind
     const ready = await c.waitReady(120_000, c.agents);
     const startupMs = ready === null ? null : performance.now() - t0;
     const tReady = performance.now();
-    const formed = await c.waitForLeader(180_000, { members: opts.members, among: c.agents, pollMs: 50 });
+    const formed = await c.waitForLeader(opts.members > 30 ? 300_000 : 180_000, { members: opts.members, among: c.agents, pollMs: 50 });
     const formationMs = formed ? performance.now() - tReady : null;
     log(`  fleet ${opts.members} × ${opts.timers}: start-up ${startupMs === null ? '–' : Math.round(startupMs)} ms, formation ${formationMs === null ? '–' : Math.round(formationMs)} ms`);
     const run: FleetRun = { members: opts.members, timers: opts.timers, startupMs, formationMs };

@@ -26,7 +26,7 @@ const NOTES = [
   '- **RSS.** Bare Node is ~40 MiB here; loading zeromq.js and libzmq adds ~10 MiB, the other dependencies ~13 MiB (yaml 3.5, prom-client 3.2, protobufjs 2.2, MessagePack 1.3, pino 0.8, commander 0.5, bonjour-service 0.4), Cohort\'s own code ~2 MiB; the rest is the running heap and socket buffers.',
 ].join('\n');
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' }, only: { type: 'string' }, 'failover-trials': { type: 'string' } } });
 const quick = values.quick!;
 const only = values.only ? new Set(values.only.split(',')) : null;
 const want = (s: string) => only === null || only.has(s);
@@ -36,10 +36,13 @@ const load0 = loadavg();
 
 const P = quick
   ? { bcastReps: 3, bcastMs: 1000, latMs: 500, foTrials: 3, etcdTrials: 2, voteTrials: 10, formReps: 1, idleS: 15, scaleS: 10, scale: [5, 25, 50] }
-  : { bcastReps: 7, bcastMs: 2000, latMs: 800, foTrials: 20, etcdTrials: 10, voteTrials: 50, formReps: 2, idleS: 60, scaleS: 20, scale: [5, 25, 50] };
+  : { bcastReps: 5, bcastMs: 2000, latMs: 800, foTrials: 20, etcdTrials: 6, voteTrials: 30, formReps: 1, idleS: 30, scaleS: 15, scale: [5, 25, 50] };
 
+if (values['failover-trials']) P.foTrials = Number(values['failover-trials']);
 const results: Record<string, unknown> = { quick, started: started.toISOString(), params: P };
 const t0 = performance.now();
+const sectionS: Record<string, number> = {};
+results['sectionS'] = sectionS;
 
 function machine(): string {
   let kernel = '';
@@ -50,42 +53,56 @@ function machine(): string {
 }
 
 if (want('broadcast')) {
+  const ts = performance.now();
   log('broadcast throughput and latency, 3 members, vs raw zeromq.js PUB/SUB');
   results['broadcast'] = await broadcastBench({ sizes: [100, 4096], reps: P.bcastReps, ms: P.bcastMs, latMs: P.latMs, log });
+  sectionS['broadcast'] = (performance.now() - ts) / 1000;
 }
 if (want('failover')) {
+  const ts = performance.now();
   log('failover, 5 agents, every preset');
   const fo: FailoverSeries[] = [];
   for (const timers of ['riaps', 'lan', 'wired', 'slow']) fo.push(...(await failoverSeries({ timers, members: 5, signals: ['SIGKILL', 'SIGSTOP', 'SIGTERM'], trials: P.foTrials, log })));
   results['failover'] = fo;
+  sectionS['failover'] = (performance.now() - ts) / 1000;
 }
 if (want('etcd')) {
+  const ts = performance.now();
   log('etcd side by side, 3 members');
   results['etcd'] = await etcdBench({ trials: P.etcdTrials, signals: ['SIGKILL', 'SIGSTOP'], log });
+  sectionS['etcd'] = (performance.now() - ts) / 1000;
 }
 if (want('votes')) {
+  const ts = performance.now();
   log('votes, 5 members');
   const inProc = await votesInProcess(P.voteTrials, log);
   const across = await votesAcrossProcesses(P.voteTrials, log);
   results['votes'] = [...inProc, ...across.votes];
   results['actions'] = across.actions;
+  sectionS['votes'] = (performance.now() - ts) / 1000;
 }
 if (want('formation')) {
+  const ts = performance.now();
   log('formation');
   const runs: FleetRun[] = [];
   for (let r = 0; r < P.formReps; r++) for (const n of [3, 5, 9]) for (const timers of ['riaps', 'lan']) runs.push(await fleetRun({ members: n, timers, log }));
   results['formation'] = runs;
+  sectionS['formation'] = (performance.now() - ts) / 1000;
 }
 if (want('idle')) {
+  const ts = performance.now();
   log('idle cost, 10 members, default timers (and wired), against bare Node and etcd');
   results['idle'] = [await fleetRun({ members: 10, timers: 'riaps', idleWindowS: P.idleS, log }), await fleetRun({ members: 10, timers: 'wired', idleWindowS: P.idleS, log })];
   results['etcdIdle'] = await etcdIdle(P.idleS * 1000, procStat);
+  sectionS['idle'] = (performance.now() - ts) / 1000;
 }
 if (want('scale')) {
+  const ts = performance.now();
   log('scale: 5, 25, 50 members');
   const runs: FleetRun[] = [];
   for (const n of P.scale) runs.push(await fleetRun({ members: n, timers: 'riaps', idleWindowS: P.scaleS, log }));
   results['scale'] = runs;
+  sectionS['scale'] = (performance.now() - ts) / 1000;
 }
 results['durationS'] = (performance.now() - t0) / 1000;
 results['loadavg'] = { before: load0, after: loadavg() };
@@ -103,7 +120,7 @@ function render(r: Record<string, unknown>): string {
   const ms = (x: number) => (Number.isFinite(x) ? `${fmt(x)} ms` : '–');
   const la = r['loadavg'] as { before: number[]; after: number[] };
   L.push('# Benchmarks', '');
-  L.push(`Produced by \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.ts) on ${String(r['started']).slice(0, 16).replace('T', ' ')} UTC, ${Math.round(Number(r['durationS']) / 60)} min.`);
+  L.push(`Produced by \`npm run bench${quick ? ' -- --quick' : ''}${values['failover-trials'] ? ` -- --failover-trials ${values['failover-trials']}` : ''}\` (bench/run.ts) on ${String(r['started']).slice(0, 16).replace('T', ' ')} UTC, ${Math.round(Number(r['durationS']) / 60)} min.`);
   L.push('', `Machine: ${String(r['machine'])}. Load average before/after: ${la.before.map((x) => x.toFixed(1)).join(' ')} / ${la.after.map((x) => x.toFixed(1)).join(' ')}` +
     (la.before[0]! > cpus().length * 0.7 ? ' — **a loaded machine** (other work shared the cores): absolute figures are noisy, which is why every comparison is a ratio against a baseline measured in the same run, interleaved.' : '.'));
   L.push('', 'Every figure comes from real processes on loopback. Agents run from dist/. Medians (p50) unless said otherwise.', '');
