@@ -6,7 +6,7 @@
  * Agents run from dist/ (npm run bench builds it first).
  */
 import { execSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { broadcastBench, type BroadcastResult } from './broadcast.js';
@@ -21,12 +21,13 @@ import { TIMER_PRESETS } from '../agent/core/timers.js';
 /** What the tables do not say (kept with the code that produces them). */
 const NOTES = [
   '- **Broadcast gap.** A CPU profile of the 100 B run (BENCH_PROFILE_DIR=dir npx tsx bench/broadcast.ts profiles each measured run) shows where a Cohort message goes beyond what raw zeromq.js does: the envelope encode with validation (protobufjs + the wire rules, ~15-20 % of the sender), the core step and driver (~5 %), the event and delivery path (~5 %), garbage collection of the per-message objects (~7 %); the receiver spends ~14 % in decode and validation. The zeromq.js send/receive calls themselves (the same as the baseline\'s) are the rest. The /events log no longer decodes payloads per message (previews are rendered when /events is read), and an agent\'s own broadcasts looped back by its bus are recognised by their first bytes and never decoded.',
+  '- **Before this work** (issue 13, same kind of machine): 100 B broadcast 0.19× raw, 4 KiB 0.28×, latency 1.94×; leader SIGKILL → all survivors agree, RIAPS timers, 5 members: 1011 ms; idle at 10 members 1.08 % of a core and 66 MiB per agent; votes across processes 7 ms (over HTTP).',
   '- **Failover.** A crash fails over on the connection-closed hint (GroupMember.peerClosed; docs/protocol.md), independent of the timers; silence (SIGSTOP) still waits for the election timeout, within each preset\'s bound (electionMax plus a round trip). The `wired` preset is for fast wired LANs.',
   '- **Idle CPU.** Split by thread (/proc/PID/task): libzmq\'s I/O thread was most of it, from ZMTP heartbeats on both ends of every connection; only the connecting side pings now (the binding side answers and times out on the TTL). The rest is the Node main thread waking for group heartbeats (one per member per heartbeat period, plus the leader\'s and the acks) and its timers.',
   '- **RSS.** Bare Node is ~40 MiB here; loading zeromq.js and libzmq adds ~10 MiB, the other dependencies ~13 MiB (yaml 3.5, prom-client 3.2, protobufjs 2.2, MessagePack 1.3, pino 0.8, commander 0.5, bonjour-service 0.4), Cohort\'s own code ~2 MiB; the rest is the running heap and socket buffers.',
 ].join('\n');
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' }, only: { type: 'string' }, 'failover-trials': { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' }, only: { type: 'string' }, 'failover-trials': { type: 'string' }, render: { type: 'string' } } });
 const quick = values.quick!;
 const only = values.only ? new Set(values.only.split(',')) : null;
 const want = (s: string) => only === null || only.has(s);
@@ -38,11 +39,24 @@ const P = quick
   ? { bcastReps: 3, bcastMs: 1000, latMs: 500, foTrials: 3, etcdTrials: 2, voteTrials: 10, formReps: 1, idleS: 15, scaleS: 10, scale: [5, 25, 50] }
   : { bcastReps: 5, bcastMs: 2000, latMs: 800, foTrials: 20, etcdTrials: 6, voteTrials: 30, formReps: 1, idleS: 30, scaleS: 15, scale: [5, 25, 50] };
 
+if (values.render) {
+  // Re-render BENCHMARKS.md from a saved --json file (no measuring).
+  const saved = JSON.parse(readFileSync(values.render, 'utf8')) as Record<string, unknown>;
+  const params = saved['params'] as { foTrials?: number } | undefined;
+  const command = (saved['command'] as string | undefined) ?? `npm run bench -- ${saved['quick'] ? '--quick ' : ''}--failover-trials ${params?.foTrials ?? ''} --json FILE`;
+  writeFileSync(values.out!, render(saved, command));
+  process.exit(0);
+}
 if (values['failover-trials']) P.foTrials = Number(values['failover-trials']);
 const results: Record<string, unknown> = { quick, started: started.toISOString(), params: P };
 const t0 = performance.now();
 const sectionS: Record<string, number> = {};
 results['sectionS'] = sectionS;
+
+function commandLine(): string {
+  const args = process.argv.slice(2).filter((a) => !a.startsWith('--render'));
+  return `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
+}
 
 function machine(): string {
   let kernel = '';
@@ -105,6 +119,7 @@ if (want('scale')) {
   sectionS['scale'] = (performance.now() - ts) / 1000;
 }
 results['durationS'] = (performance.now() - t0) / 1000;
+results['command'] = commandLine();
 results['loadavg'] = { before: load0, after: loadavg() };
 results['machine'] = machine();
 
@@ -115,12 +130,12 @@ log(md);
 
 // ------------------------------------------------------------------ rendering
 
-function render(r: Record<string, unknown>): string {
+function render(r: Record<string, unknown>, command?: string): string {
   const L: string[] = [];
   const ms = (x: number) => (Number.isFinite(x) ? `${fmt(x)} ms` : '–');
   const la = r['loadavg'] as { before: number[]; after: number[] };
   L.push('# Benchmarks', '');
-  L.push(`Produced by \`npm run bench${quick ? ' -- --quick' : ''}${values['failover-trials'] ? ` -- --failover-trials ${values['failover-trials']}` : ''}\` (bench/run.ts) on ${String(r['started']).slice(0, 16).replace('T', ' ')} UTC, ${Math.round(Number(r['durationS']) / 60)} min.`);
+  L.push(`Produced by \`${command ?? commandLine()}\` (bench/run.ts) on ${String(r['started']).slice(0, 16).replace('T', ' ')} UTC, ${Math.round(Number(r['durationS']) / 60)} min.`);
   L.push('', `Machine: ${String(r['machine'])}. Load average before/after: ${la.before.map((x) => x.toFixed(1)).join(' ')} / ${la.after.map((x) => x.toFixed(1)).join(' ')}` +
     (la.before[0]! > cpus().length * 0.7 ? ' — **a loaded machine** (other work shared the cores): absolute figures are noisy, which is why every comparison is a ratio against a baseline measured in the same run, interleaved.' : '.'));
   L.push('', 'Every figure comes from real processes on loopback. Agents run from dist/. Medians (p50) unless said otherwise.', '');
