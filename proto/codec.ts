@@ -107,6 +107,8 @@ function join(path: string, name: string): string {
 interface FieldCodec<V> {
   /** What protobufjs decoded → the model value. */
   decode(wire: unknown, path: string): V;
+  /** For messages: like decode, but adds the fields to `out` (which may already hold some). */
+  decodeInto?(wire: unknown, path: string, out: Record<string, unknown>): void;
   /** A model value (unchecked: plain-JS callers exist) → what protobufjs encodes. */
   encode(value: unknown, path: string): unknown;
 }
@@ -183,12 +185,26 @@ function text(minLength: 0 | 1, maxLength: number, what: string): FieldCodec<str
   );
 }
 
-/** A string of a documented name form (agent/core/names.ts); `problem` says why not. */
+/** How many good names each name field remembers (see {@link name}). */
+const KNOWN_NAMES = 512;
+
+/**
+ * A string of a documented name form (agent/core/names.ts); `problem` says why not.
+ * The same few group names and member ids arrive in every frame: the ones found good
+ * are remembered (a bounded set, emptied when full), so a frame costs a set lookup per
+ * name instead of a regular-expression match. Only good names are remembered, so the
+ * verdict is the same either way.
+ */
 function name(problem: (v: unknown) => string | null, orNone = false): FieldCodec<string> {
+  const good = new Set<string>();
   return same((v, path): string => {
+    if (typeof v === 'string' && good.has(v)) return v;
     if (orNone && v === '') return v;
     const why = problem(v);
-    return why === null ? (v as string) : fail(path, orNone ? `${why} (or '')` : why, v);
+    if (why !== null) return fail(path, orNone ? `${why} (or '')` : why, v);
+    if (good.size >= KNOWN_NAMES) good.clear();
+    good.add(v as string);
+    return v as string;
   });
 }
 
@@ -282,25 +298,43 @@ function assertSameFields(type: protobuf.Type, names: readonly string[], skip: r
 /** A proto message ⇄ a model object, one FieldCodec per field. */
 function protoMessage<T>(type: protobuf.Type, fields: Fields<T>, skip: readonly string[] = []): FieldCodec<T> {
   const names = Object.keys(fields) as Array<keyof T & string>;
+  const codecs = names.map((n) => fields[n] as FieldCodec<unknown>);
   assertSameFields(type, names, skip);
+  // The fields' paths, made once per parent path rather than once per field per frame (a
+  // message type is nearly always met under the same parent path).
+  let parent: string | null = null;
+  let paths: string[] = [];
+  const pathsUnder = (path: string): string[] => {
+    if (path !== parent) {
+      parent = path;
+      paths = names.map((n) => join(path, n));
+    }
+    return paths;
+  };
+  const decodeInto = (wire: unknown, path: string, out: Record<string, unknown>): void => {
+    // Proto3 omits an unset sub-message entirely; ours are always set by the sender.
+    if (typeof wire !== 'object' || wire === null) fail(path || 'envelope', 'is missing', wire);
+    const src = wire as Record<string, unknown>;
+    const p = pathsUnder(path);
+    for (let i = 0; i < names.length; i++) {
+      // An optional field at its default decodes to nothing (see `optional`), not to undefined.
+      const v = codecs[i]!.decode(src[names[i]!], p[i]!);
+      if (v !== undefined) out[names[i]!] = v;
+    }
+  };
   return {
     decode(wire, path) {
-      // Proto3 omits an unset sub-message entirely; ours are always set by the sender.
-      if (typeof wire !== 'object' || wire === null) fail(path || 'envelope', 'is missing', wire);
-      const src = wire as Record<string, unknown>;
-      const out = {} as T;
-      for (const name of names) {
-        // An optional field at its default decodes to nothing (see `optional`), not to undefined.
-        const v = fields[name].decode(src[name], join(path, name));
-        if (v !== undefined) out[name] = v;
-      }
-      return out;
+      const out: Record<string, unknown> = {};
+      decodeInto(wire, path, out);
+      return out as T;
     },
+    decodeInto,
     encode(value, path) {
       if (typeof value !== 'object' || value === null) fail(path || 'envelope', 'must be an object', value);
       const src = value as Record<string, unknown>;
       const out: Record<string, unknown> = {};
-      for (const name of names) out[name] = fields[name].encode(src[name], join(path, name));
+      const p = pathsUnder(path);
+      for (let i = 0; i < names.length; i++) out[names[i]!] = codecs[i]!.encode(src[names[i]!], p[i]!);
       return out;
     },
   };
@@ -492,18 +526,87 @@ function decodeOrThrow(frame: Uint8Array): Envelope {
   // A zero-copy Buffer view makes protobufjs decode strings with Node's native UTF-8 decoder.
   const view = Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.length);
   const wire = EnvelopeType.decode(view) as unknown as Record<string, unknown>;
-  const head = header.decode(wire, '');
-  const present = BODY_TYPES.filter((t) => wire[t] !== null && wire[t] !== undefined);
-  const type = present[0];
-  if (type === undefined || present.length > 1) {
-    const why = present.length === 0 ? 'is missing (or of a type this agent does not know)' : `must be exactly one, got ${present.length} (${present.join(', ')})`;
+  const env: Record<string, unknown> = {};
+  header.decodeInto!(wire, '', env);
+  let type: BodyType | undefined;
+  let present = 0;
+  for (const t of BODY_TYPES) {
+    if (wire[t] === null || wire[t] === undefined) continue;
+    present++;
+    type ??= t;
+  }
+  if (type === undefined || present > 1) {
+    const all = BODY_TYPES.filter((t) => wire[t] !== null && wire[t] !== undefined);
+    const why = present === 0 ? 'is missing (or of a type this agent does not know)' : `must be exactly one, got ${present} (${all.join(', ')})`;
     throw new DecodeError('malformed', 'body', `body ${why}`);
   }
   try {
-    const body = { type, ...BODIES[type].decode(wire[type], 'body') } as Body;
-    return { ...head, body };
+    const body: Record<string, unknown> = { type };
+    BODIES[type].decodeInto!(wire[type], 'body', body);
+    env['body'] = body;
+    return env as unknown as Envelope;
   } catch (err) {
     if (err instanceof FieldError) throw new FieldError(err.code, err.field, `${type}: ${err.message}`);
     throw err;
   }
+}
+
+// ---------------------------------------------------------------------------
+// Own-echo recognition (a hot-path shortcut for the runtime)
+
+const FIELD = (name: string): number => {
+  const f = EnvelopeType.fields[name];
+  if (f === undefined) throw new Error(`codec: cohort.Envelope has no field ${name}`);
+  return f.id;
+};
+/** Wire tags (field id << 3 | wire type) of the fields after the prefix. */
+const TERM_TAG = (FIELD('term') << 3) | 0;
+const TO_TAG = (FIELD('to') << 3) | 2;
+const DATA_TAG = (FIELD('data') << 3) | 2;
+if (TERM_TAG > 0x7f || TO_TAG > 0x7f || DATA_TAG > 0x7f) throw new Error('codec: own-echo tags must fit one byte');
+
+/**
+ * The bytes every frame starts with that member `from` (of `group`, incarnation
+ * `incarnation`) encodes: fields version, group, from, incarnation, which protobufjs
+ * writes first, in field order (then term, `to`, and the body). Checked against a real encoding, so a schema or
+ * encoder change that breaks the assumption fails here, loudly.
+ */
+export function framePrefix(group: string, from: string, incarnation: number): Uint8Array {
+  const w = protobuf.Writer.create();
+  w.uint32((FIELD('version') << 3) | 0).uint32(PROTOCOL_VERSION);
+  w.uint32((FIELD('group') << 3) | 2).string(group);
+  w.uint32((FIELD('from') << 3) | 2).string(from);
+  // protobufjs writes every field that is set, defaults included.
+  w.uint32((FIELD('incarnation') << 3) | 0).uint64(incarnation);
+  const prefix = w.finish();
+  const probe = encodeEnvelope({ version: PROTOCOL_VERSION, group, from, incarnation, term: 1, to: '', body: { type: 'data', channel: 'group', payload: new Uint8Array(0), sentAt: 0 } });
+  const same = probe.length > prefix.length && prefix.every((b, i) => probe[i] === b) && probe[prefix.length] === TERM_TAG;
+  if (!same) throw new Error('codec: framePrefix does not match what encodeEnvelope writes');
+  return prefix;
+}
+
+/**
+ * Whether `frame` is a group-data broadcast (`to` empty) that starts with `prefix`
+ * (see {@link framePrefix}): what a member's own messages look like when the bus loops
+ * them back. Looks at a few bytes only and decodes nothing: a frame that matches may
+ * still be malformed further on.
+ */
+export function isDataBroadcastWithPrefix(frame: Uint8Array, prefix: Uint8Array): boolean {
+  const n = prefix.length;
+  if (frame.length <= n + 1) return false;
+  for (let i = 0; i < n; i++) if (frame[i] !== prefix[i]) return false;
+  let p = n;
+  if (frame[p] === TERM_TAG) {
+    p++;
+    // A varint: at most 10 bytes, the last without the high bit.
+    const end = Math.min(frame.length, p + 10);
+    while (p < end && (frame[p]! & 0x80) !== 0) p++;
+    p++;
+  }
+  if (frame[p] === TO_TAG) {
+    // protobufjs writes an empty `to` as tag + length 0; anything longer is a directed message.
+    if (frame[p + 1] !== 0) return false;
+    p += 2;
+  }
+  return p < frame.length && frame[p] === DATA_TAG;
 }

@@ -177,18 +177,13 @@ export class Group extends EventEmitter<GroupEventMap> {
   // ------------------------------------------------------------- from the runtime
   /** @internal Called by the agent for each core event of this member. */
   deliver(event: AppEvent): void {
-    const timed = this.host.timed;
-    const message = (e: { from: MemberId; payload: Uint8Array; sentAt: number; receivedAt: number }): GroupMessage => ({
-      from: e.from,
-      payload: e.payload,
-      object: <T>() => decodeObject<T>(e.payload),
-      ...(timed ? { sentAt: e.sentAt, receivedAt: e.receivedAt } : {}),
-    });
     switch (event.type) {
       case 'message':
       case 'messageToLeader':
       case 'messageFromLeader':
-        this.emit(event.type, message(event));
+        // Nobody listening: nothing to build (the hot path of a member that only sends).
+        if (this.listenerCount(event.type) === 0) return;
+        this.emit(event.type, new DeliveredMessage(event.from, event.payload, this.host.timed, event.sentAt, event.receivedAt));
         return;
       case 'voteRequest': {
         const base = { ballotId: event.ballotId, requester: event.requester, topic: event.topic, object: <T>() => decodeObject<T>(event.topic), kind: event.kind, canVote: event.canVote };
@@ -219,5 +214,27 @@ export class Group extends EventEmitter<GroupEventMap> {
   /** @internal The agent fires a scheduled action. */
   fireAction(ballotId: string, topic: Uint8Array, firing: ActionFiring): void {
     this.emit('action', { ballotId, action: topic, object: <T>() => decodeObject<T>(topic), ...firing });
+  }
+}
+
+/** A delivered group message. A class, so a message costs one object and no closures. */
+class DeliveredMessage implements GroupMessage {
+  sentAt?: number;
+  receivedAt?: number;
+  constructor(
+    readonly from: MemberId,
+    readonly payload: Uint8Array,
+    timed: boolean,
+    sentAt: number,
+    receivedAt: number,
+  ) {
+    if (timed) {
+      this.sentAt = sentAt;
+      this.receivedAt = receivedAt;
+    }
+  }
+
+  object<T = unknown>(): T {
+    return decodeObject<T>(this.payload);
   }
 }

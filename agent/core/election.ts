@@ -80,7 +80,29 @@ export class Election {
   inLease(now: Instant): boolean {
     const s = this.s;
     if (s.isLeader()) return true;
-    return s.leaderId() !== null && now.mono - s.leaderContact < s.leaderTimers().electionMin;
+    const leader = s.leaderId();
+    if (leader === null) return false;
+    // Its connection closed and nothing heard from it since: no lease to honour (peerClosed).
+    const closed = s.leaderClosed;
+    if (closed !== null && closed.leader === leader && s.leaderContact <= closed.at) return false;
+    return now.mono - s.leaderContact < s.leaderTimers().electionMin;
+  }
+
+  /**
+   * The connection-closed hint (GroupMember.peerClosed): if `member` is our leader, waive
+   * its lease until we hear it again and campaign soon, in turns: every survivor got the
+   * same hint at about the same time, so each waits its rank among the other voters times
+   * a step (electionMin / 30), and one asks first and wins instead of all splitting the
+   * vote (which would cost a whole election timeout). If the first cannot win (some
+   * members have no hint yet and still honour the lease), the next asks a step later.
+   */
+  peerClosed(member: MemberId, now: Instant): void {
+    const s = this.s;
+    if (s.isLeader() || member !== s.leaderId()) return;
+    s.leaderClosed = { leader: member, at: now.mono };
+    const step = Math.max(1, Math.floor(s.timers.electionMin / 30));
+    const rank = s.voterConfig.voters.filter((v) => v !== member).sort().indexOf(s.id);
+    s.electionAt = Math.min(s.electionAt, now.mono + Math.max(0, rank) * step);
   }
 
   /** When a follower gives up on a leader it no longer hears lead (Infinity: no such leader). */

@@ -125,6 +125,11 @@ export class MemberState {
   leaderlessSince: number | null = null;
   heartbeatAt = Infinity;
   electionAt = Infinity;
+  /**
+   * The runtime saw our leader's connection close (Election.peerClosed), at this monotonic
+   * time, and we have heard nothing from it since; null otherwise. It waives our lease.
+   */
+  leaderClosed: { leader: MemberId; at: number } | null = null;
 
   constructor(opts: MemberOptions) {
     this.id = opts.id;

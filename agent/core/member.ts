@@ -156,6 +156,24 @@ export class GroupMember {
     s.polls.memberTick(now);
   }
 
+  /**
+   * A hint from the runtime: the transport connection to `member` closed (a process that
+   * dies has its sockets closed by the kernel at once; silence — power loss, a cut cable —
+   * gives no such hint and waits for the timers). Never proof: the connection may have
+   * closed for another reason. If `member` is our leader, we campaign after a short delay
+   * (a pre-vote, which changes no term unless a majority grants it) instead of the full
+   * election timeout, and stop honouring its lease, so we grant such pre-votes too.
+   * Members that still hear the leader (no hint of their own, or a message from it since)
+   * keep refusing: one member's hint alone cannot depose a live leader, and two leaders
+   * never share a term (votes are unchanged). See docs/protocol.md "Connection-closed hint".
+   */
+  peerClosed(member: MemberId, now: Instant): void {
+    const s = this.s;
+    if (!s.started || s.left) return;
+    this.beforeInput(now);
+    s.election.peerClosed(member, now);
+  }
+
   /** Checks every input makes before anything else: the amnesia quarantine, and a leader's stall. */
   private beforeInput(now: Instant): void {
     this.s.election.endQuarantine(now);

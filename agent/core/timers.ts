@@ -42,6 +42,16 @@ export const TIMER_PRESETS = {
   riaps: { heartbeat: 1000, electionMin: 1500, electionMax: 2000, peerTimeout: 3000, consensusTimeout: 1500 },
   /** A quiet wired LAN: failover in well under a second. */
   lan: { heartbeat: 200, electionMin: 500, electionMax: 800, peerTimeout: 1200, consensusTimeout: 1000 },
+  /**
+   * A fast wired LAN (switched Ethernet, boards not starved of CPU): a silent leader (power
+   * loss, cut cable) is replaced within electionMax (250 ms) of its last heartbeat, p99
+   * about 300 ms on the loopback bench (BENCHMARKS.md). Three heartbeats (50 ms apart)
+   * must go missing, or the event loop stall for 150 ms, before a follower campaigns:
+   * not for boards that stall that long (use `lan` or `riaps` there). The transport's
+   * ZMTP heartbeat follows: 50 ms interval, 450 ms timeout. A leader *crash* fails over
+   * faster than any of these timers, with every preset (the connection-closed hint).
+   */
+  wired: { heartbeat: 50, electionMin: 150, electionMax: 250, peerTimeout: 500, consensusTimeout: 500 },
   /** Slow or heavily loaded boards: everything 2.5x the RIAPS defaults. */
   slow: { heartbeat: 2500, electionMin: 3750, electionMax: 5000, peerTimeout: 7500, consensusTimeout: 3750 },
 } as const satisfies Record<string, TimerSettings>;

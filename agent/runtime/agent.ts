@@ -11,19 +11,18 @@
 import { pino, type Logger } from 'pino';
 import { Coordinator } from '../api/coordinator.js';
 import { Group } from '../api/group.js';
-import { decodeObject } from '../api/objects.js';
 import { BadArgumentsError, CohortError } from '../core/errors.js';
 import type { AppEvent, HardState } from '../core/events.js';
 import { GroupMember, type MemberOptions } from '../core/member.js';
 import { componentNameProblem, groupNameProblem, nodeNameProblem } from '../core/names.js';
 import type { Envelope, MemberId } from '../core/messages.js';
 import { validateTimers, type TimerSettings } from '../core/timers.js';
-import { decodeEnvelope, encodeEnvelope } from '../../proto/codec.js';
+import { decodeEnvelope, encodeEnvelope, framePrefix, isDataBroadcastWithPrefix } from '../../proto/codec.js';
 import type { Discovery, PeerAdvert } from '../../discovery/discovery.js';
 import { heartbeatForTimers, ZmqTransport, type TransportOptions } from '../transport/transport.js';
 import type { Transport, TransportFactory } from '../transport/interface.js';
 import { ActionTimer } from './action-timer.js';
-import { EventLog } from './event-log.js';
+import { EventLog, preview, type EventEntry } from './event-log.js';
 import { systemClock, type Clock } from './clock.js';
 import { MemoryHardStateStore, type HardStateStore } from './hard-state-store.js';
 import { MemberDriver } from './member-driver.js';
@@ -142,6 +141,8 @@ export interface AgentStatus {
   hardware?: HardwareStatus | null;
   /** `plaintext`, or the secure mode's key, allow-list and peers (see README "Security"). */
   security?: PeerSecurityStatus | { mode: 'plaintext' };
+  /** Own data broadcasts looped back by the bus and dropped before decoding (this agent's sole member of the group sent them). */
+  ownEchoesSkipped?: number;
 }
 
 /** Another agent speaking under one of this agent's member ids. See README "Node ids". */
@@ -229,6 +230,14 @@ export class Agent {
   /** Recent group events, for GET /events. */
   readonly events = new EventLog();
   readonly hardware: HardwareMonitor | null;
+  /**
+   * Per group hosted by exactly one running member here: the first bytes of that member's
+   * frames (see framePrefix). Its own data broadcasts come back on our bus and its core
+   * would drop them unread; recognising them by these bytes spares a decode per message.
+   */
+  private readonly ownEchoes = new Map<string, Uint8Array>();
+  /** Own data broadcasts looped back by the bus and dropped before decoding (see ownEchoes). */
+  private echoesSkipped = 0;
 
   constructor(private readonly opts: AgentOptions) {
     const nodeProblem = nodeNameProblem(opts.node);
@@ -271,6 +280,7 @@ export class Agent {
     this.endpoints = { bus: swap(bound.bus), direct: swap(bound.direct) };
     this.transport.onBus((topic, frame, peer) => this.onFrame(frame, topic, peer));
     this.transport.onDirect((frame, peer) => this.onFrame(frame, null, peer));
+    this.transport.onPeerClosed((endpoint) => this.onPeerClosed(endpoint));
     this.transport.connectBus(bound.bus, security?.self()); // our own bus: local members hear each other
     const discovery = this.opts.discovery;
     if (discovery) {
@@ -384,7 +394,7 @@ export class Agent {
     const driver = new MemberDriver(core, component, this.clock, {
       send: (env) => this.route(env),
       persist: (state, d) => this.persist(name, d.component, state),
-      event: (event, d) => this.onEvent(name, d, event),
+      event: (event, d) => this.onEvent(name, key, d, event),
     });
     const entry: Hosted = {
       driver,
@@ -410,6 +420,7 @@ export class Agent {
     const begin = () => {
       if (this.hosted.get(key) !== entry || entry.phase !== 'probing' || this.stopping) return;
       entry.phase = 'running';
+      this.refreshOwnEchoes();
       let mine = this.spoken.get(key);
       if (!mine) this.spoken.set(key, (mine = new Set()));
       mine.add(core.incarnation);
@@ -447,6 +458,7 @@ export class Agent {
         clearTimeout(guard);
         h.driver.close();
         this.hosted.delete(key);
+        this.refreshOwnEchoes();
         const name = h.driver.core.group;
         if (![...this.hosted.values()].some((o) => o.driver.core.group === name)) this.transport.unsubscribe(name);
         this.log.info({ group: name, member: h.driver.core.id }, 'left group');
@@ -501,6 +513,15 @@ export class Agent {
    */
   private onFrame(frame: Uint8Array, topic: string | null, peer?: string): void {
     try {
+      if (topic !== null) {
+        // Our sole member's own data broadcast, looped back by the bus: its core drops those
+        // (and data frames carry no endpoint, so they tell nothing about node-id clashes).
+        const own = this.ownEchoes.get(topic);
+        if (own !== undefined && isDataBroadcastWithPrefix(frame, own)) {
+          this.echoesSkipped++;
+          return;
+        }
+      }
       const decoded = decodeEnvelope(frame);
       if (!decoded.ok) {
         this.drops.decode++;
@@ -527,6 +548,33 @@ export class Agent {
       this.deliverLocal(env, topic === null ? 'direct' : 'bus');
     } catch (err) {
       this.internalError(err, 'frame');
+    }
+  }
+
+  /**
+   * The connection of a direct link closed under us (usually: that peer's process died,
+   * and the kernel closed its sockets). Every hosted member that knows a member at that
+   * endpoint gets the hint (GroupMember.peerClosed), which matters only if it is their
+   * leader. Not when the transport's ZMTP heartbeat timeout is shorter than the group's
+   * electionMin: then a close may be the heartbeat timing out on a leader that is merely
+   * frozen and may wake inside the lease its followers promised it (with timers the
+   * transport follows, the timeout is peerTimeout - interval, which is longer).
+   */
+  private onPeerClosed(endpoint: string): void {
+    try {
+      const hbTimeout = this.transport.heartbeat().timeoutMs;
+      for (const h of this.hosted.values()) {
+        if (h.phase !== 'running') continue;
+        const core = h.driver.core;
+        if (hbTimeout < core.timers.electionMin) continue;
+        for (const m of core.members()) {
+          if (m === core.id || core.endpointOf(m) !== endpoint) continue;
+          this.log.debug({ group: core.group, member: m, endpoint }, 'connection to member closed');
+          h.driver.step((c, now) => c.peerClosed(m, now));
+        }
+      }
+    } catch (err) {
+      this.internalError(err, 'peer closed');
     }
   }
 
@@ -621,9 +669,26 @@ export class Agent {
   private dropMember(key: string, h: Hosted): void {
     h.driver.close();
     if (this.hosted.get(key) === h) this.hosted.delete(key);
+    this.refreshOwnEchoes();
     const name = h.driver.core.group;
     if (![...this.hosted.values()].some((o) => o.driver.core.group === name)) this.transport.unsubscribe(name);
     h.onLeft?.();
+  }
+
+  private refreshOwnEchoes(): void {
+    const count = new Map<string, number>();
+    for (const h of this.hosted.values()) count.set(h.driver.core.group, (count.get(h.driver.core.group) ?? 0) + 1);
+    this.ownEchoes.clear();
+    for (const h of this.hosted.values()) {
+      const c = h.driver.core;
+      // Another member of the group here must hear this one's broadcasts: no shortcut then.
+      if (h.phase !== 'running' || count.get(c.group) !== 1) continue;
+      try {
+        this.ownEchoes.set(c.group, framePrefix(c.group, c.id, c.incarnation));
+      } catch (err) {
+        this.log.warn({ err, group: c.group }, 'own-echo shortcut unavailable; decoding every frame');
+      }
+    }
   }
 
   private probeMs(timers: TimerSettings): number {
@@ -736,16 +801,16 @@ export class Agent {
     if (driver && driver.persistFailureBurst > 0) this.log.warn({ group, component, failed: driver.persistFailureBurst }, 'hard state persisted again');
   }
 
-  private onEvent(group: string, driver: MemberDriver, event: AppEvent): void {
+  private onEvent(group: string, key: string, driver: MemberDriver, event: AppEvent): void {
     try {
-      this.handleEvent(group, driver, event);
+      this.handleEvent(group, key, driver, event);
     } catch (err) {
       this.internalError(err, `event ${event.type}`);
     }
   }
 
-  private handleEvent(group: string, driver: MemberDriver, event: AppEvent): void {
-    const h = this.hosted.get(`${group}\0${driver.component}`);
+  private handleEvent(group: string, key: string, driver: MemberDriver, event: AppEvent): void {
+    const h = this.hosted.get(key);
     if (!h) return;
     if (event.type === 'left') {
       h.onLeft?.();
@@ -754,7 +819,18 @@ export class Agent {
     if (event.type === 'leaderElected') h.leaderSince = event.leader === driver.core.id ? this.clock.now().mono : null;
     else if (event.type === 'leaderExited' && event.leader === driver.core.id) h.leaderSince = null;
     if (event.type === 'voteRequest' && event.subject === 'action' && event.canVote) this.guardAction(h, driver, event.ballotId, event.when);
-    this.events.add({ at: this.clock.now().wall, group, ...describe(event), member: driver.core.id });
+    const isMessage = event.type === 'message' || event.type === 'messageToLeader' || event.type === 'messageFromLeader';
+    // A message's receive time is the step's clock reading already: no second reading per message.
+    this.events.add(logEntry(isMessage ? event.receivedAt : this.clock.now().wall, group, driver.core.id, event));
+    if (isMessage) {
+      try {
+        h.group.deliver(event);
+      } catch (err) {
+        this.drops.handlerErrors++;
+        this.log.error({ err, group, event: event.type }, 'application handler threw');
+      }
+      return;
+    }
     if (event.type === 'leaderElected' || event.type === 'leaderExited' || event.type === 'memberJoined' || event.type === 'memberLeft') {
       this.log.info({ group, self: driver.core.id, ...event }, event.type);
     }
@@ -867,6 +943,7 @@ export class Agent {
       transportHeartbeat: this.transport.heartbeat(),
       hardware: this.hardware?.snapshot() ?? null,
       security: this.opts.security?.status() ?? { mode: 'plaintext' },
+      ownEchoesSkipped: this.echoesSkipped,
     };
   }
 }
@@ -880,24 +957,26 @@ export function defaultProbeMs(timers: Pick<TimerSettings, 'heartbeat'>): number
   return timers.heartbeat + Math.max(200, Math.floor(timers.heartbeat / 2));
 }
 
-/** A JSON-friendly summary of an event (payload bytes shown as text when printable, else size). */
-function describe(event: AppEvent): { type: string; [k: string]: unknown } {
-  const { type, ...rest } = event as AppEvent & Record<string, unknown>;
-  const out: { type: string; [k: string]: unknown } = { type };
-  for (const [k, v] of Object.entries(rest)) {
-    // `member` names the observing member in the log; the member an event is about becomes `subject`.
-    const key = k === 'member' ? 'subject' : k;
-    out[key] = v instanceof Uint8Array ? preview(v) : v;
-  }
-  return out;
-}
-
-function preview(bytes: Uint8Array): string {
-  try {
-    const v = decodeObject(bytes);
-    const s = typeof v === 'string' ? v : JSON.stringify(v);
-    return s.length > 200 ? `${s.slice(0, 200)}…` : s;
-  } catch {
-    return `<${bytes.length} bytes>`;
+/**
+ * An event as the /events log keeps it. Byte fields (payloads, topics) stay raw: the log
+ * renders them only when read (see EventLog), so a delivered message costs one small
+ * object here, whoever reads the log or not. Messages, the hot case, are built field by
+ * field; `member` names the observing member, the member an event is about is `subject`.
+ */
+function logEntry(at: number, group: string, member: string, event: AppEvent): EventEntry {
+  switch (event.type) {
+    case 'message':
+    case 'messageToLeader':
+    case 'messageFromLeader':
+      return { at, group, type: event.type, from: event.from, payload: event.payload, sentAt: event.sentAt, receivedAt: event.receivedAt, member };
+    default: {
+      const out: EventEntry = { at, group, type: event.type, member };
+      for (const [k, v] of Object.entries(event)) {
+        if (k === 'type') continue;
+        out[k === 'member' ? 'subject' : k] = v;
+      }
+      out.member = member;
+      return out;
+    }
   }
 }

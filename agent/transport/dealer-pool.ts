@@ -14,6 +14,8 @@ interface DirectLink {
   /** Secure mode: the peer key this DEALER was dialled with. */
   readonly serverKey: string | undefined;
   readonly openedAt: number;
+  /** The link's socket monitor, read only for 'disconnect' (see onPeerClosed); null when not watched. */
+  readonly events: zmq.Observer | null;
   lastUsed: number;
   /** True while sends fail: we log the transitions, not every drop. */
   congested: boolean;
@@ -47,6 +49,7 @@ export class DealerPool {
   private readonly links = new Map<string, DirectLink>();
   private sweeper: NodeJS.Timeout | undefined;
   private readonly idPrefix: string;
+  private peerClosed: ((endpoint: string) => void) | null = null;
 
   constructor(
     identity: string,
@@ -91,6 +94,23 @@ export class DealerPool {
     }
   }
 
+  /**
+   * Calls `handler(endpoint)` when the TCP connection of a DEALER opened from now on
+   * closes under us: the peer's process exited (the kernel closes its sockets at once),
+   * or libzmq dropped the link (ZMTP heartbeat timeout, protocol error). A hint for the
+   * protocol, never proof of death. libzmq reconnects by itself as before.
+   *
+   * This is the one place a socket monitor is used (see wireFrameLimit for why the
+   * transport otherwise avoids them: libzmq's I/O thread blocks once ~1000 unread monitor
+   * events pile up). Its exposure is small: one monitor per DEALER, a DEALER lives only
+   * while we talk to its peer (directIdleMs), its events are read at once by a loop that
+   * does nothing else, and a dead peer produces a few events per reconnect attempt — the
+   * event loop would have to stall for tens of seconds with a peer down for the queue to fill.
+   */
+  onPeerClosed(handler: (endpoint: string) => void): void {
+    this.peerClosed = handler;
+  }
+
   /** Heartbeat options for DEALERs opened from now on (open ones keep theirs). */
   setHeartbeat(hb: Pick<SocketOptionSets['common'], 'heartbeatInterval' | 'heartbeatTimeout' | 'heartbeatTimeToLive' | 'connectTimeout'>): void {
     this.socketOptions = { ...this.socketOptions, ...hb };
@@ -106,6 +126,8 @@ export class DealerPool {
     const link = this.links.get(endpoint);
     if (!link) return;
     this.links.delete(endpoint);
+    // The monitor first: a socket closed under a live monitor leaves its receive pending forever.
+    if (link.events && !link.events.closed) link.events.close();
     link.socket.close();
     if (this.links.size === 0) this.stopSweeper();
   }
@@ -132,10 +154,12 @@ export class DealerPool {
       this.logger.warn({ err, endpoint }, 'cannot connect to direct endpoint; message dropped');
       return undefined;
     }
+    const events = this.peerClosed ? this.watch(socket, endpoint) : null;
     const link: DirectLink = {
       socket,
       serverKey,
       openedAt: performance.now(),
+      events,
       lastUsed: performance.now(),
       congested: false,
       onSent: () => {
@@ -157,6 +181,32 @@ export class DealerPool {
     this.startSweeper();
     this.logger.debug({ endpoint, routingId }, 'direct link opened');
     return link;
+  }
+
+  private watch(socket: zmq.Dealer, endpoint: string): zmq.Observer | null {
+    let events: zmq.Observer;
+    try {
+      events = socket.events;
+    } catch (err) {
+      this.logger.warn({ err, endpoint }, 'cannot monitor direct link; no connection-closed hints for it');
+      return null;
+    }
+    void (async () => {
+      try {
+        for await (const ev of events) {
+          if (ev.type !== 'disconnect') continue;
+          this.logger.debug({ endpoint }, 'direct link connection closed');
+          try {
+            this.peerClosed?.(endpoint);
+          } catch (err) {
+            this.logger.error({ err, endpoint }, 'peer-closed handler threw');
+          }
+        }
+      } catch {
+        // Closing the monitor ends the loop with an error (ENOTSOCK): the link is gone, nothing to do.
+      }
+    })();
+    return events;
   }
 
   private startSweeper(): void {

@@ -37,6 +37,8 @@ export interface Transport {
   /** Set the receive callbacks (each replaces the previous one). */
   onBus(handler: BusHandler): void;
   onDirect(handler: DirectHandler): void;
+  /** Hint: the connection of a direct link we opened closed under us (usually the peer's process exited). */
+  onPeerClosed(handler: (endpoint: string) => void): void;
   stats(): TransportStats;
   /** The link heartbeat given to new connections, and a way to change it (see ZmqTransport). */
   heartbeat(): HeartbeatOptions;

@@ -169,6 +169,9 @@ export class MemoryTransport implements Transport {
     this.hb = { intervalMs: hb.intervalMs, timeoutMs: hb.timeoutMs };
   }
 
+  /** No connections here, so none closes: the hint never fires (agents fall back to their timers). */
+  onPeerClosed(_handler: (endpoint: string) => void): void {}
+
   /** No CURVE here: nothing is accepted with a key, so there is nothing to cut. */
   async dropAcceptedConnections(): Promise<void> {}
 

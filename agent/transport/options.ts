@@ -207,6 +207,17 @@ export function connectTimeoutFor(hb: HeartbeatOptions): number {
   return Math.max(100, hb.intervalMs);
 }
 
+/**
+ * Options for the sockets that only bind (PUB, ROUTER): no PINGs of their own. Every
+ * connection they accept comes from a SUB or DEALER that pings it (with a TTL, which
+ * makes this side drop the link when the PINGs stop) and gets PONGs back, so pinging from
+ * both ends would only double the idle wake-ups of libzmq's I/O thread (measured: ZMTP
+ * heartbeats were most of an idle agent's I/O-thread CPU, BENCHMARKS.md).
+ */
+export function bindSide<T extends SocketOptionSets['common']>(common: T): T {
+  return { ...common, heartbeatInterval: 0 };
+}
+
 export function socketOptionSets(o: ResolvedTransportOptions): SocketOptionSets {
   return {
     common: {

@@ -4,6 +4,7 @@ import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { DealerPool } from './dealer-pool.js';
 import { curveClientOptions, curveServerOptions, type CurvePeer } from './curve.js';
 import {
+  bindSide,
   checkHeartbeat,
   resolveTransportOptions,
   socketOptionSets,
@@ -84,7 +85,9 @@ type State = 'new' | 'starting' | 'running' | 'closed';
  *
  * A started Transport keeps the process alive (zeromq.js's pending receives hold the
  * event loop, invisibly to process.getActiveResourcesInfo()): close() it on shutdown.
- * It deliberately uses no socket monitor (socket.events); see wireFrameLimit for why.
+ * It uses no socket monitor (socket.events) on its bus and ROUTER sockets (see
+ * wireFrameLimit for why); only direct links may be watched for closed connections
+ * (onPeerClosed, a failover hint).
  */
 export class ZmqTransport implements Transport {
   private readonly o: ResolvedTransportOptions;
@@ -122,10 +125,10 @@ export class ZmqTransport implements Transport {
     // validation in resolveTransportOptions.)
     const made: zmq.Socket[] = [];
     try {
-      made.push((this.pub = new zmq.Publisher({ ...common, ...send, ...server })));
+      made.push((this.pub = new zmq.Publisher({ ...bindSide(common), ...send, ...server })));
       // Secure mode receives the bus through one SUB per peer (curveLinks); this one stays idle.
       made.push((this.sub = new zmq.Subscriber({ ...common, ...receive })));
-      made.push((this.router = new zmq.Router({ ...common, ...send, ...receive, ...server })));
+      made.push((this.router = new zmq.Router({ ...bindSide(common), ...send, ...receive, ...server })));
     } catch (err) {
       for (const socket of made) socket.close();
       throw new TransportError(`cannot create sockets: ${(err as Error).message}`, { cause: err });
@@ -274,6 +277,12 @@ export class ZmqTransport implements Transport {
     }
   }
 
+  /** Calls `handler(directEndpoint)` when the connection of a direct link we opened closes
+   *  under us (see DealerPool.onPeerClosed): usually the peer's process exited. A hint. */
+  onPeerClosed(handler: (endpoint: string) => void): void {
+    this.dealers.onPeerClosed(handler);
+  }
+
   /** Closes the DEALER to `endpoint` now (e.g. the peer left); it reopens on next send. */
   forgetDirect(endpoint: string): void {
     this.dealers.forget(endpoint);
@@ -317,7 +326,7 @@ export class ZmqTransport implements Transport {
     const { common } = socketOptionSets(this.o);
     for (const socket of [this.pub, this.sub, this.router]) {
       if (socket.closed) continue;
-      socket.heartbeatInterval = common.heartbeatInterval;
+      socket.heartbeatInterval = socket === this.sub ? common.heartbeatInterval : 0; // see bindSide
       socket.heartbeatTimeout = common.heartbeatTimeout;
       socket.heartbeatTimeToLive = common.heartbeatTimeToLive;
       socket.connectTimeout = common.connectTimeout;

@@ -10,7 +10,8 @@
  *   followers promised not to elect anybody else (a stalled leader must not
  *   wake up and speak for a group that may have moved on);
  * - vote-outside-lease: a member grants no (pre-)vote to a disruptive candidate
- *   while it heard its leader within electionMin (unless the leader handed over);
+ *   while it heard its leader within electionMin (unless the leader handed over, or the
+ *   runtime told it the leader's connection closed and it heard nothing from it since);
  * - follower-drops-silent-leader: a follower that has not heard its leader for
  *   peerTimeout reports no leader;
  * - stepdown-ends-polls: a leader that stops leading ends its open polls in the
@@ -64,6 +65,8 @@ export class RuleChecks {
   /** When each instance last reported (or was found not reporting) a settings mismatch, by sender. */
   private readonly mismatchSeen = new Map<string, number>();
   private readonly period: number;
+  /** Connection-closed hints given to each instance (GroupMember.peerClosed): they waive its lease. */
+  private readonly hints = new Map<string, { leader: MemberId; at: number }>();
 
   constructor(
     private readonly hooks: CheckerHooks,
@@ -75,6 +78,11 @@ export class RuleChecks {
       this.hooks.at(this.hooks.now() + this.period, sweep);
     };
     this.hooks.at(this.period, sweep);
+  }
+
+  /** The runtime told `inst` that `member`'s connection closed (see GroupMember.peerClosed). */
+  peerClosed(inst: Instance, member: MemberId): void {
+    this.hints.set(inst.key, { leader: member, at: this.hooks.now() });
   }
 
   received(inst: Instance, env: Envelope): void {
@@ -127,7 +135,9 @@ export class RuleChecks {
     const follow = this.follows.get(inst.key);
     // A leader's own lease ends electionMin after its last heartbeat (a stalled one steps down first).
     const led = before.role === 'leader' ? this.leaders.get(inst.key) : undefined;
-    const inLeaseBefore = led !== undefined ? now - led.lastHeartbeat < t.electionMin : before.leader !== null && follow !== undefined && follow.leader === before.leader && now - follow.contact < t.electionMin;
+    const hint = this.hints.get(inst.key);
+    const waived = hint !== undefined && follow !== undefined && hint.leader === follow.leader && follow.contact <= hint.at;
+    const inLeaseBefore = led !== undefined ? now - led.lastHeartbeat < t.electionMin : before.leader !== null && follow !== undefined && follow.leader === before.leader && now - follow.contact < t.electionMin && !waived;
 
     let track = this.leaders.get(inst.key);
     if (role === 'leader' && (!track || track.term !== term)) {
