@@ -1,5 +1,4 @@
 /** Small statistics and process helpers shared by the benchmarks. */
-import { createServer } from 'node:net';
 
 export function quantile(xs: readonly number[], q: number): number {
   if (xs.length === 0) return NaN;
@@ -22,18 +21,8 @@ export function summarize(xs: readonly number[]): Summary {
   return { n: xs.length, p50: quantile(xs, 0.5), p99: quantile(xs, 0.99), max: xs.length ? Math.max(...xs) : NaN, min: xs.length ? Math.min(...xs) : NaN };
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** The same helpers the local cluster uses (one place for them). */
+export { freePort, sleep } from '../../agent/local-cluster.js';
 
 /** Rounds for a table: 3 significant digits. */
 export function fmt(x: number, digits = 3): string {

@@ -305,23 +305,9 @@ t.test('figures are written for the record', async (t) => {
   t.pass(`wrote ${join(dir, 'last-run.json')}`);
 });
 
-/** Wait until every agent in `among` logged an event of `type` for `ballotId`. */
-async function onAll(c: AgentCluster, type: string, ballotId: string, timeoutMs: number, among: number[]): Promise<Map<number, LoggedEvent>> {
-  const found = new Map<number, LoggedEvent>();
-  await waitFor(
-    async () => {
-      for (const i of among) {
-        if (found.has(i)) continue;
-        const e = (await c.events(i)).find((x) => x.type === type && x.ballotId === ballotId);
-        if (e) found.set(i, e);
-      }
-      return found.size === among.length;
-    },
-    timeoutMs,
-    `${type} for ${ballotId} on every agent (got ${found.size}/${among.length})`,
-    { intervalMs: 200 },
-  );
-  return found;
+/** Wait until every agent in `among` logged an event of `type` for `ballotId` (emulated agents: polled every 200 ms). */
+function onAll(c: AgentCluster, type: string, ballotId: string, timeoutMs: number, among: number[]): Promise<Map<number, LoggedEvent>> {
+  return c.onAll(type, ballotId, timeoutMs, among, 200);
 }
 
 function isLink(p: string): boolean {

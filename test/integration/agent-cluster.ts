@@ -397,6 +397,25 @@ export class AgentCluster {
     return this.get<LoggedEvent[]>(i, `/events?after=${after}`);
   }
 
+  /** Wait until every agent in `among` logged an event of `type` for `ballotId`; returns them by agent index. */
+  async onAll(type: string, ballotId: string, timeoutMs: number, among = this.live(), intervalMs?: number): Promise<Map<number, LoggedEvent>> {
+    const found = new Map<number, LoggedEvent>();
+    await waitFor(
+      async () => {
+        for (const i of among) {
+          if (found.has(i)) continue;
+          const e = (await this.events(i)).find((x) => x.type === type && x.ballotId === ballotId);
+          if (e) found.set(i, e);
+        }
+        return found.size === among.length;
+      },
+      timeoutMs,
+      () => `${type} for ${ballotId} on every agent (got ${found.size}/${among.length})`,
+      intervalMs === undefined ? {} : { intervalMs },
+    );
+    return found;
+  }
+
   /** Highest event seq agent i has logged so far (use as `after` to see only what comes next). */
   async lastSeq(i: number): Promise<number> {
     const evs = await this.events(i);

@@ -17,21 +17,8 @@ interface Tally {
 }
 
 /** Wait until every live agent logged an event of `type` for `ballotId`; returns them by agent index. */
-async function onAll(c: AgentCluster, type: string, ballotId: string, timeoutMs: number, among = c.live()): Promise<Map<number, LoggedEvent>> {
-  const found = new Map<number, LoggedEvent>();
-  await waitFor(
-    async () => {
-      for (const i of among) {
-        if (found.has(i)) continue;
-        const e = (await c.events(i)).find((x) => x.type === type && x.ballotId === ballotId);
-        if (e) found.set(i, e);
-      }
-      return found.size === among.length;
-    },
-    timeoutMs,
-    `${type} for ${ballotId} on every agent (got ${found.size}/${among.length})`,
-  );
-  return found;
+function onAll(c: AgentCluster, type: string, ballotId: string, timeoutMs: number, among = c.live()): Promise<Map<number, LoggedEvent>> {
+  return c.onAll(type, ballotId, timeoutMs, among);
 }
 
 /** A follower of the formed group (requests from a follower travel to the leader). */

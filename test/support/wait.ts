@@ -15,9 +15,10 @@ export interface WaitOptions {
 /**
  * Polls `probe` until it returns something other than undefined, null or false and
  * returns that; a probe that throws is retried. After `timeoutMs` it throws an Error
- * saying `what`, how long it waited and the probe's last error.
+ * saying `what` (a function: read when it times out, e.g. a count of what was found), how
+ * long it waited and the probe's last error.
  */
-export async function waitFor<T>(probe: () => T | Promise<T>, timeoutMs: number, what = 'condition', opts: WaitOptions = {}): Promise<Exclude<T, undefined | null | false>> {
+export async function waitFor<T>(probe: () => T | Promise<T>, timeoutMs: number, what: string | (() => string) = 'condition', opts: WaitOptions = {}): Promise<Exclude<T, undefined | null | false>> {
   const start = performance.now();
   let lastError: unknown = null;
   for (;;) {
@@ -28,7 +29,7 @@ export async function waitFor<T>(probe: () => T | Promise<T>, timeoutMs: number,
       lastError = err;
     }
     if (performance.now() - start > timeoutMs) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
     }
     opts.poke?.();
     await sleep(opts.intervalMs ?? 40);
