@@ -4,6 +4,7 @@
  * adds it to the program. Start-up failures are one line on stderr and an exit code by
  * class (agent/startup-errors.ts; README "Exit codes").
  */
+import { TIMER_PRESETS } from './core/timers.js';
 import { createServer } from 'node:net';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, CONFIG_FIELDS, defaultOf, EnvironmentError, inspectStateDir, loadConfig, prepareStateDir, type AgentConfig } from './config.js';
@@ -42,7 +43,7 @@ function addAgentOptions(cmd: Command): Command {
     .option('--peers <list>', withDefault('static peers: host:port of their bus, comma separated', 'peers'))
     .addOption(new Option('--discovery <kind>', withDefault('how peers are found', 'discovery')).choices(['mdns', 'static']))
     .option('--interface <name|address>', withDefault('mDNS: interface name or IPv4 address to announce on', 'interface'))
-    .option('--timers <spec>', withDefault('preset (riaps, lan, slow) and/or heartbeat=..,electionMin=..,electionMax=..,peerTimeout=..,consensusTimeout=..', 'timers'))
+    .option('--timers <spec>', withDefault(`preset (${Object.keys(TIMER_PRESETS).join(', ')}, auto) and/or heartbeat=..,electionMin=..,electionMax=..,peerTimeout=..,consensusTimeout=..`, 'timers'))
     .option('--http <host:port>', withDefault('serve /status, /healthz, /metrics, /events and the control API', 'http'))
     .option('--state-dir <dir>', withDefault('persist votes and incarnations under DIR/<node>/', 'stateDir'))
     .option('--no-state', 'keep votes in memory only: a restarted member may vote twice in a term (members start amnesiac)')
