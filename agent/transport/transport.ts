@@ -324,25 +324,36 @@ export class ZmqTransport implements Transport {
     if (old.intervalMs === hb.intervalMs && old.timeoutMs === hb.timeoutMs) return;
     this.o.heartbeat = { intervalMs: hb.intervalMs, timeoutMs: hb.timeoutMs };
     const { common } = socketOptionSets(this.o);
-    for (const socket of [this.pub, this.sub, this.router]) {
-      if (socket.closed) continue;
-      socket.heartbeatInterval = socket === this.sub ? common.heartbeatInterval : 0; // see bindSide
+    const apply = (socket: zmq.Socket, interval: number): void => {
+      if (socket.closed) return;
+      socket.heartbeatInterval = interval;
       socket.heartbeatTimeout = common.heartbeatTimeout;
       socket.heartbeatTimeToLive = common.heartbeatTimeToLive;
       socket.connectTimeout = common.connectTimeout;
+    };
+    // A bound socket's listener copied its options at bind (libzmq): new values would reach
+    // only a later bind, so once started PUB and ROUTER keep theirs (they only answer pings:
+    // see bindSide). Setting them anyway is what printed "Socket option will not take effect".
+    if (this.state === 'new') {
+      apply(this.pub, 0);
+      apply(this.router, 0);
     }
     this.dealers.setHeartbeat(common);
     this.o.logger.info({ heartbeat: this.o.heartbeat, redial: opts.redial ?? false }, 'transport heartbeat changed');
     if (opts.redial && this.state !== 'closed') {
-      for (const endpoint of [...this.busEndpoints]) {
-        this.disconnectBus(endpoint);
-        this.connectBus(endpoint);
-      }
+      // Options set while the SUB has no connections take effect without a warning, and the
+      // re-dialled links get them.
+      const endpoints = [...this.busEndpoints];
+      for (const endpoint of endpoints) this.disconnectBus(endpoint);
+      apply(this.sub, common.heartbeatInterval);
+      for (const endpoint of endpoints) this.connectBus(endpoint);
       for (const [endpoint, link] of [...this.curveLinks]) {
         this.disconnectBus(endpoint);
         this.connectBus(endpoint, link.peer);
       }
       this.dealers.closeAll();
+    } else {
+      apply(this.sub, common.heartbeatInterval); // for the SUB's next connections
     }
   }
 
