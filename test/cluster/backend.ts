@@ -71,8 +71,8 @@ export interface Backend {
  * The `cohort agent` arguments (after the command itself) for one host.
  * `peers`: every host's bus endpoint (static discovery); `iface`: the LAN interface (mDNS).
  */
-export function agentArgs(launch: AgentLaunch, where: { listen: string; busPort: number; httpPort: number; peers: string[]; iface: string; stateDir: string | null }): string[] {
-  const args = ['agent', '--node', launch.node, '--listen', where.listen, '--group', launch.group, '--min-size', String(launch.minSize), '--bus-port', String(where.busPort)];
+export function agentArgs(launch: AgentLaunch, where: { listen: string; busPort: number; httpPort: number; peers: string[]; iface: string; stateDir: string | null; config?: string }): string[] {
+  const args = ['agent', ...(where.config ? ['--config', where.config] : []), '--node', launch.node, '--listen', where.listen, '--group', launch.group, '--min-size', String(launch.minSize), '--bus-port', String(where.busPort)];
   if (launch.discovery === 'mdns') args.push('--discovery', 'mdns', '--interface', where.iface);
   else args.push('--peers', where.peers.join(','));
   args.push('--http', `${where.listen}:${where.httpPort}`, '--timers', launch.timers, '--auto-vote', launch.autoVote);

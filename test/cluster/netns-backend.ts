@@ -5,7 +5,7 @@
  * and reached over HTTP through the host's unix-socket forwarder.
  */
 import { execFile, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -69,6 +69,20 @@ export class NetnsBackend implements Backend {
     return { socketPath: this.cluster.socketFor(host, this.httpPort) };
   }
 
+  /**
+   * Every namespace shares this machine's one kernel clock, which reports itself
+   * unsynchronised here: the clock guard's default (`allow-same-host`) would refuse every
+   * action across the namespaces' addresses, as it must across real boards. The bench says
+   * what is true of it instead: one clock (`unsynchronised: allow`); offsets made with
+   * libfaketime are still caught by the tolerance check. Real boards (ssh backend) keep the default.
+   */
+  private sharedClockConfig(dir: string): string {
+    const file = join(dir, 'cohort.yaml');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, '# netns bench: one kernel clock for every host\nclock:\n  unsynchronised: allow\n');
+    return file;
+  }
+
   async startAgent(host: string, launch: AgentLaunch): Promise<void> {
     const h = this.cluster.host(host);
     const running = this.procs.get(host);
@@ -80,6 +94,7 @@ export class NetnsBackend implements Backend {
       peers: this.cluster.hosts.map((x) => `${x.ip}:${this.busPort}`),
       iface: 'eth0',
       stateDir: this.opts.stateDir === false ? null : join(h.dir, 'state'),
+      config: this.sharedClockConfig(h.dir),
     });
     const fake = fakeTimeEnv(launch.clockOffsetMs);
     const logFile = launch.logFile ?? join(h.dir, 'agent.log');

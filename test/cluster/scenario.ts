@@ -80,6 +80,8 @@ export interface RequestAction {
   /** Wait this long after the instant for it to fire everywhere (default 4000 ms). */
   within?: number;
   among?: Among;
+  /** Hosts whose clock guard must keep them from acting (e.g. a clock far off the group's): they must not fire. */
+  notOn?: HostRef[];
 }
 
 export type Step =
@@ -739,9 +741,19 @@ export class ScenarioRunner {
     const r = await this.backend.post<{ ballotId?: string; when?: number }>(from, `/groups/${this.group}/action`, { action: a.action ?? 'bench action', inMs: a.inMs ?? 2500, kind });
     if (r.status !== 200 || !r.body.ballotId || typeof r.body.when !== 'number') throw new Fatal(`action request on ${from} refused: HTTP ${r.status} ${JSON.stringify(r.body)}`);
     const { ballotId, when } = r.body as { ballotId: string; when: number };
-    const fired = await this.awaitOnAll(among, cursors, (e) => e.type === 'action' && e.ballotId === ballotId, (a.inMs ?? 2500) + (a.within ?? 4000));
-    this.timeline.markers.push({ t: this.timeline.now() - Math.max(0, Date.now() - when), kind: 'app', text: `action fired on ${fired.size}/${among.length}` });
-    this.check(fired.size === among.length, `action from ${from} fired on ${fired.size}/${among.length} hosts`, among.filter((h) => !fired.has(h)).map((h) => `${h} did not fire`));
+    const guarded = new Set((a.notOn ?? []).map((r) => this.resolve(r)));
+    const expected = among.filter((h) => !guarded.has(h));
+    const skipCursors = new Map([...guarded].map((h) => [h, cursors.get(h) ?? 0] as const));
+    const fired = await this.awaitOnAll(expected, cursors, (e) => e.type === 'action' && e.ballotId === ballotId, (a.inMs ?? 2500) + (a.within ?? 4000));
+    this.timeline.markers.push({ t: this.timeline.now() - Math.max(0, Date.now() - when), kind: 'app', text: `action fired on ${fired.size}/${expected.length}` });
+    this.check(fired.size === expected.length, `action from ${from} fired on ${fired.size}/${expected.length} hosts${guarded.size ? ` (not expected on ${[...guarded].join(',')})` : ''}`, expected.filter((h) => !fired.has(h)).map((h) => `${h} did not fire`));
+    for (const h of guarded) {
+      const evs = await this.eventsSince(h, skipCursors.get(h) ?? 0).catch(() => [] as LoggedEvent[]);
+      const acted = evs.some((e) => e.type === 'action' && e.ballotId === ballotId);
+      const why = evs.find((e) => e.type === 'actionSkipped' && e.ballotId === ballotId) ?? evs.find((e) => e.type === 'voteResult' && e.ballotId === ballotId);
+      this.check(!acted, `${h} (clock off the group's) did not act`, acted ? [`${h} fired`] : []);
+      if (why) this.reporter.comment(`${h}: ${why.type} ${JSON.stringify(Object.fromEntries(Object.entries(why).filter(([k]) => !['seq', 'at', 'group', 'member', 'type', 'ballotId'].includes(k))))}`);
+    }
     // firedAt is each host's own wall clock: take the clock offsets back out to compare real instants.
     for (const [h, e] of fired) this.timeline.hostMark(h, 'action', e.firedAt as number, `action fired (${(e.errorMs as number).toFixed(2)} ms late on its clock)`, { offsetMs: this.offsets.get(h) ?? 0 });
     const real = [...fired.entries()].map(([h, e]) => ({ h, at: (e.firedAt as number) - (this.offsets.get(h) ?? 0), err: e.errorMs as number }));
