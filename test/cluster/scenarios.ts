@@ -128,7 +128,15 @@ export const votesAndActions: Scenario = {
  * thin streams on every host, the setting docs/bench-cluster.md asks board owners to make;
  * either alone does not (measured there).
  */
-export const LOSS_20_INOUT: Scenario = { ...lossAll(20, 'both'), hostSysctls: ['net.ipv4.tcp_thin_linear_timeouts=1'] };
+export const LOSS_20_INOUT: Scenario = {
+  ...lossAll(
+    20,
+    'both',
+    undefined,
+    'flaky under load: passed 27 of 28 runs by hand, but during a full `npm test` (CPU saturated) a follower still gives the leader up for a while and misses a result (see docs/bench-cluster.md "Loss: two paths and linear RTOs")',
+  ),
+  hostSysctls: ['net.ipv4.tcp_thin_linear_timeouts=1'],
+};
 
 export function shippedScenarios(mdns: boolean): Scenario[] {
   return [formation('static'), ...(mdns ? [formation('mdns')] : []), leaderCut, partition32, lossAll(20, 'out'), LOSS_20_INOUT, votesAndActions];
