@@ -304,10 +304,15 @@ export class GroupMember {
   setTimers(timers: TimerSettings, now: Instant): void {
     const s = this.s;
     if (s.left) throw new LeftGroupError(s.group);
+    if (s.started) {
+      // First judge the time that passed by the timers it passed under: a leader waking from a
+      // stall must check the lease its followers granted (the old electionMin) before a longer
+      // one is adopted, or a scale-up on waking would excuse the very stall that caused it.
+      this.beforeInput(now);
+      if (s.left) return;
+    }
     s.timers = { ...timers };
     if (!s.started) return;
-    this.beforeInput(now);
-    if (s.left) return;
     if (!s.isLeader()) s.election.resetElectionTimer(now.mono, s.leaderTimers());
     s.leadership.sendHeartbeat(now);
   }

@@ -141,3 +141,16 @@ t.test('the settings check takes an adapted member (the group timers times a TIM
   a.receive(memberHb('b', DEFAULT_TIMERS), at(40));
   t.equal(a.counters.configMismatches, 1, 'compared with the group timers, not our adapted ones');
 });
+
+t.test('a leader waking from a stall checks the old lease before scaled-up timers apply (setTimers on waking)', async (t) => {
+  const a = leaderOfThree();
+  t.ok(a.isLeader(), 'leads');
+  // Frozen 2.3 s (past electionMin 1500): the hardware layer sees the stall on waking and scales
+  // the timers up first thing. The followers granted a lease of the old electionMin only.
+  a.setTimers(X4, at(2002 + 2300));
+  const evs = events(a.takeOutputs());
+  t.notOk(a.isLeader(), 'stepped down: the stall is judged by the timers it happened under');
+  t.ok(evs.some((e) => e.type === 'leaderExited'), 'leaderExited');
+  t.equal(a.counters.stalls, 1, 'counted as a stall');
+  t.same(a.timers, X4, 'and the new timers apply afterwards');
+});
