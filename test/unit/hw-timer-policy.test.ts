@@ -104,5 +104,5 @@ t.test('config: timers auto picks a preset from this board and says why', async 
   t.ok(presets.includes(c.groups[0]!.timers.electionMin), `auto → electionMin ${c.groups[0]!.timers.electionMin}`);
   t.match(c.groups[0]!.timersReason, /^auto: .* \(timers auto\)$/);
   t.equal(c.groups[1]!.timers.consensusTimeout, 2000, 'explicit values still apply over auto');
-  t.throws(() => validateConfig({ node: 'x', stateDir: 'none', timers: 'fast' }), /neither name=value nor a preset \(riaps, lan, slow, auto\)/);
+  t.throws(() => validateConfig({ node: 'x', stateDir: 'none', timers: 'fast' }), new RegExp(`neither name=value nor a preset \\(${Object.keys(TIMER_PRESETS).join(', ')}, auto\\)`));
 });
