@@ -38,6 +38,29 @@ t.test('passed, failed, skipped and todo, and the todos by name', async (t) => {
   ].join('\n'));
 });
 
+t.test('failed assertions are named with their file and subtest (CI shows only the end of the log)', async (t) => {
+  const log = `# Subtest: test/cluster/ssh.test.ts
+    # Subtest: a partition heals
+        ok 1 - minority steps down
+        not ok 2 - majority elects within 20 s
+          ---
+          found: 23000
+          ...
+        1..2
+    not ok 1 - a partition heals # time=40000ms
+    not ok 2 - top-level assertion
+not ok 1 - test/cluster/ssh.test.ts # time=41000ms
+# { total: 3, pass: 1, fail: 2 }
+`;
+  t.equal(summary(log, 1), [
+    'failed:',
+    '  - test/cluster/ssh.test.ts: a partition heals: majority elects within 20 s',
+    '  - test/cluster/ssh.test.ts: : top-level assertion',
+    '1 passed, 2 failed, 0 skipped, 0 todo',
+    '',
+  ].join('\n'));
+});
+
 t.test('no todos: just the line; a failed runner with no counted failure is 1 failed', async (t) => {
   t.equal(summary('# { total: 4, pass: 4 }\n'), '4 passed, 0 failed, 0 skipped, 0 todo\n');
   t.equal(summary('npm ERR! something\n', 1), '0 passed, 1 failed, 0 skipped, 0 todo\n');
