@@ -4,18 +4,11 @@
  * components-only control path, the action log line, and the order of a leader's last lines.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
+import { runNode, type NodeRun } from '../support/run.js';
 import { CLI, REPO_ROOT, freePort, startCluster, waitFor, type AgentCluster } from './agent-cluster.js';
 
-function cohort(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_PRETTY_LOGS: '1' } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function cohort(args: string[]): Promise<NodeRun> {
+  return runNode(['--import', 'tsx', CLI, ...args], { cwd: REPO_ROOT });
 }
 
 /** The keys of a JSON object's top level, duplicates kept (JSON.parse would hide them). */

@@ -4,12 +4,12 @@
  * (2 usage/config, 3 environment, 4 runtime; README "Exit codes"). No stack traces.
  */
 import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, REPO_ROOT } from './agent-cluster.js';
+import { runNode } from '../support/run.js';
 
 interface Run {
   code: number | null;
@@ -18,19 +18,9 @@ interface Run {
 }
 
 /** Run the CLI; a process still running after `ms` is killed (code null: it started). */
-function cohort(args: string[], ms = 20_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_PRETTY_LOGS: '1' } });
-    let stderr = '';
-    let stdout = '';
-    p.stderr.on('data', (d) => (stderr += d));
-    p.stdout.on('data', (d) => (stdout += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), ms);
-    p.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr: stderr.trim(), stdout });
-    });
-  });
+async function cohort(args: string[], ms = 20_000): Promise<Run> {
+  const r = await runNode(['--import', 'tsx', CLI, ...args], { cwd: REPO_ROOT, timeoutMs: ms });
+  return { ...r, stderr: r.stderr.trim() };
 }
 
 /** The agent's own lines on stderr, without Node's process warnings (zeromq's socket-option notices). */

@@ -13,13 +13,13 @@
  *    config names), with only the machine-specific values overridden by flags.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../agent/config.js';
 import { CLI, REPO_ROOT, freePorts, startCluster } from './agent-cluster.js';
+import { runNode, type NodeRun } from '../support/run.js';
 
 const README = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
 const PKG = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { name: string };
@@ -55,19 +55,8 @@ function replaceExactly(text: string, from: string | RegExp, to: string, t: Tap)
 }
 type Tap = Pick<typeof t, 'ok'>;
 
-function run(cmd: string[], cwd: string, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, cmd, { cwd, env: { ...process.env, NO_PRETTY_LOGS: '1' } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function run(cmd: string[], cwd: string, timeoutMs: number): Promise<NodeRun> {
+  return runNode(cmd, { cwd, timeoutMs });
 }
 
 t.test('the API example runs against a small local group', async (t) => {
