@@ -17,7 +17,11 @@ import { EXIT, explainStartupError, type FieldLabel, type StartupFailure } from 
 import { buildInfo, versionLine } from './build-info.js';
 import type { AgentStatus } from './runtime/agent.js';
 import { EXIT_SECURITY, SecurityConfigError } from './security/keys.js';
+import { loadSecurity } from './security/setup.js';
 import { formatSecurity, keygenCommand, statusAuthHeaders } from './security/cli.js';
+
+/** `cohort check` reports what it finds itself; the loaders' own log lines would repeat it. */
+const SILENT_LOG = { debug() {}, info() {}, warn() {}, error() {} };
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const port = (v: string) => {
@@ -154,7 +158,7 @@ function checkCommand(program: Command): void {
   addAgentOptions(
     program
       .command('check')
-      .description('validate a config (and flags) without starting: fields, state directory, component modules, mDNS interface, ports'),
+      .description('validate a config (and flags) without starting: fields, state directory, component modules, mDNS interface, ports, keys and allow-list'),
   ).action(async (o: Record<string, unknown>) => {
     let resolved: ResolvedAgentConfig;
     try {
@@ -170,6 +174,17 @@ function checkCommand(program: Command): void {
       for (const c of config.components) await loadComponentClass(c);
     } catch (err) {
       fail('check', explainStartupError(err, config, label));
+    }
+    let security = 'plaintext (no --keys/--allow)';
+    if (config.security) {
+      try {
+        const { keys, allow } = loadSecurity(config.security, config.node, SILENT_LOG);
+        const peers = allow.list().map((k) => k.name);
+        security = `CURVE, keys ${keys.file} (public key ${keys.publicKey}), ${peers.length} allowed peer${peers.length === 1 ? '' : 's'}${peers.length ? `: ${peers.join(', ')}` : ''}`;
+      } catch (err) {
+        if (err instanceof SecurityConfigError) fail('check', { code: EXIT_SECURITY as StartupFailure['code'], line: err.message });
+        throw err;
+      }
     }
     const ports: Array<[string, string, number]> = [
       [label('busPort'), config.listen, config.busPort],
@@ -194,6 +209,7 @@ function checkCommand(program: Command): void {
         `  listen:     ${config.listen}${config.advertise ? `, advertised as ${config.advertise}` : ''}; bus port ${config.busPort || 'any'}, direct port ${config.directPort || 'any'}`,
         `  http:       ${config.http ?? 'off'}`,
         `  state:      ${config.stateDir ?? 'in memory (none)'}`,
+        `  security:   ${security}`,
         '',
       ].join('\n'),
     );

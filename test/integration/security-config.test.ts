@@ -2,6 +2,7 @@
  * No silent downgrade, and allow-list changes without a restart:
  * - `cohort agent` with keys that are missing, malformed, readable by others, or for
  *   another node prints one error line and exits with status 3, never running in plaintext;
+ *   `cohort check` finds the same problems without starting;
  * - removing a peer's certificate from the allow-list of a running agent cuts that peer
  *   off (its links, and the connections it had already made), and restoring it lets it back.
  */
@@ -47,6 +48,27 @@ t.test('unusable keys: one error line, exit status 3, never plaintext', async (t
   const unnamed = run(join(fleet.dir, 'a'), ['--peers', '127.0.0.1:7001']);
   t.equal(unnamed.status, 2, 'static peers without names in secure mode: a config error');
   t.match(unnamed.stderr, /name each static peer as NAME@host:port/);
+});
+
+t.test('cohort check loads the keys and the allow-list as the agent would', async (t) => {
+  const fleet = secureFleet(t, ['a', 'b']);
+  const allow = fleet.allowDir(['b']);
+  const check = (keys: string, allowDir = allow) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'check', '--node', 'a', '-g', 'G.a', '--no-state', '--keys', keys, '--allow', allowDir], { encoding: 'utf8', timeout: 30_000 });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr.trim() };
+  };
+  const good = check(join(fleet.dir, 'a'));
+  t.equal(good.status, 0, `good keys: ${good.stderr}`);
+  t.match(good.stdout, /security: {3}CURVE, keys .*a\.key_secret \(public key \S{40}\), 1 allowed peer: b/);
+  const missing = check(join(fleet.dir, 'nowhere'));
+  t.equal(missing.status, EXIT_SECURITY, 'missing keys: the agent\'s exit status');
+  t.match(missing.stderr, /^cohort check: --keys .*nowhere does not exist$/, `one line: ${missing.stderr}`);
+  t.match(check(join(fleet.dir, 'b')).stderr, /is for node "b", but this agent is node "a"/, 'another node\'s key');
+  const broken = fleet.allowDir([], 'allow-broken');
+  writeFileSync(join(broken, 'x.key'), 'not a certificate\n');
+  const badAllow = check(join(fleet.dir, 'a'), broken);
+  t.equal(badAllow.status, EXIT_SECURITY, 'a broken allow-list certificate');
+  t.match(badAllow.stderr, /^cohort check: allow-list certificate .*x\.key: /, badAllow.stderr);
 });
 
 t.test('removing a certificate cuts the peer off at once; restoring it lets it back', async (t) => {
