@@ -125,9 +125,16 @@ export class Leadership {
     if (hasQuorum(cfg.voters, current, s.minSize)) books.committedVersion = cfg.version;
   }
 
-  /** A member may become a voter once it has acknowledged this leader (see manageConfig). */
+  /**
+   * A member may become a voter once it has acknowledged this leader's current configuration
+   * (see manageConfig). An older acknowledgement does not count: a voter removed as dead whose
+   * delayed heartbeat arrives later must show it is back by acknowledging the configuration
+   * that removed it, or it would re-enter the quorum on one stray frame and leave it again.
+   */
   mayBecomeVoter(member: MemberId): boolean {
-    return this.s.books()?.acked.has(member) ?? false;
+    const a = this.s.books()?.acked.get(member);
+    const cfg = this.s.voterConfig;
+    return a !== undefined && a.term === cfg.term && a.version === cfg.version;
   }
 
   /** One configuration change at a time, and only on top of a committed configuration. */
@@ -153,7 +160,9 @@ export class Leadership {
       if (joiner !== undefined && books.leavingDeadline === null) next = [...voters, joiner].sort();
     }
     if (!next) return;
-    for (const v of next) if (!books.lastActive.has(v)) books.lastActive.set(v, now.mono);
+    // A voter added now has just acknowledged us: its activity starts now (a stale entry from
+    // an earlier spell as a voter would have it judged dead, and removed, at once).
+    for (const v of next) if (!voters.includes(v)) books.lastActive.set(v, now.mono);
     this.setConfig({ term: s.currentTerm, version: s.voterConfig.version + 1, voters: next });
     if (s.voterConfig.voters.includes(s.id)) books.acked.set(s.id, { term: s.currentTerm, version: s.voterConfig.version });
     this.updateCommit();

@@ -221,6 +221,32 @@ t.test('a bootstrap leader starts with the members that voted; others become vot
   t.same(l.config().voters, ['a', 'b', 'l'], 'b acknowledged: added');
 });
 
+t.test('a voter removed as dead must acknowledge again before it is a voter again', async (t) => {
+  const { l, now } = leaderOfThree();
+  t.same(l.config().voters, ['a', 'b', 'l']);
+  const ack = (from: string, mono: number) => {
+    const c = l.config();
+    l.receive(env(from, 1, { type: 'heartbeatAck', configTerm: c.term, configVersion: c.version, accepted: true }, 'l'), at(mono));
+  };
+  // b falls silent; a keeps answering. After b's peer timeout the leader removes it.
+  let mono = now;
+  for (; mono < now + 5000; mono += 100) {
+    hb(l, 'a', mono);
+    ack('a', mono);
+    l.tick(at(mono));
+  }
+  t.same(l.config().voters, ['a', 'l'], 'b removed');
+  // One delayed member heartbeat from b (no acknowledgement of this configuration): not a voter.
+  hb(l, 'b', mono);
+  ack('a', mono);
+  l.tick(at(mono));
+  t.same(l.config().voters, ['a', 'l'], 'a heartbeat alone does not bring a removed voter back');
+  ack('b', mono + 1);
+  ack('a', mono + 1);
+  l.tick(at(mono + 1));
+  t.same(l.config().voters, ['a', 'b', 'l'], 'b acknowledged again: added back');
+});
+
 t.test('polls: one vote per voter, non-voters ignored, early decision, tally in the result', async (t) => {
   const { l, now } = leaderOfThree();
   t.equal(l.role(), 'leader');
