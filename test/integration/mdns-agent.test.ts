@@ -63,6 +63,8 @@ t.test('three agents find each other over loopback mDNS and elect a leader', asy
   const leaving = nodes.find((n) => leader?.startsWith(`${n.agent.node}/`))!;
   const staying = nodes.filter((n) => n !== leaving);
   const stayingGroups = groups.filter((_, i) => nodes[i] !== leaving);
+  const left: Array<{ member: string; reason: string }> = [];
+  for (const g of stayingGroups) g.on('memberLeft', (e) => left.push(e));
   const t1 = performance.now();
   await leaving.agent.stop();
   await until('goodbye heard', () => staying.every((n) => n.downs.some((p) => p.node === leaving.agent.node)));
@@ -72,4 +74,5 @@ t.test('three agents find each other over loopback mDNS and elect a leader', asy
   });
   t.comment(`leader's agent stopped: goodbye heard and new leader agreed in ${(performance.now() - t1).toFixed(0)} ms`);
   for (const n of staying) t.notOk(n.discovery.peers().some((p) => p.node === leaving.agent.node), 'withdrawn from discovery');
+  t.same(left.map((e) => e.reason), ['left', 'left'], `the others saw it leave, not time out (${JSON.stringify(left)})`);
 });
