@@ -195,9 +195,9 @@ const KNOWN_NAMES = 512;
  * name instead of a regular-expression match. Only good names are remembered, so the
  * verdict is the same either way.
  */
-function name(problem: (v: unknown) => string | null, orNone = false): FieldCodec<string> {
+function name(problem: (v: unknown) => string | null, orNone = false): FieldCodec<string> & { knows(v: string): boolean } {
   const good = new Set<string>();
-  return same((v, path): string => {
+  const codec = same((v, path): string => {
     if (typeof v === 'string' && good.has(v)) return v;
     if (orNone && v === '') return v;
     const why = problem(v);
@@ -206,6 +206,17 @@ function name(problem: (v: unknown) => string | null, orNone = false): FieldCode
     good.add(v as string);
     return v as string;
   });
+  /** Whether `v` is a good name, remembering it if so (a lookup once it is known). */
+  const knows = (v: string): boolean => {
+    if (good.has(v)) return true;
+    try {
+      codec.encode(v, '');
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return { ...codec, knows };
 }
 
 const groupName = name(groupNameProblem);
@@ -487,6 +498,18 @@ const header = protoMessage<Omit<Envelope, 'body'>>(
 
 /** Encode an envelope for the wire. Throws {@link EncodeError} naming the field if it breaks a wire rule. */
 export function encodeEnvelope(env: Envelope): Uint8Array {
+  // Group data is the hot path: written straight into one buffer (see encodeData); anything
+  // that path does not vouch for goes the general way, which also names what is wrong.
+  const body: unknown = env?.body;
+  if (typeof body === 'object' && body !== null && (body as { type?: unknown }).type === 'data') {
+    const frame = encodeData(env as Envelope<GroupData>);
+    if (frame !== null) return frame;
+  }
+  return encodeGeneral(env);
+}
+
+/** @internal The general encoder (protobufjs after the field codecs), without the data fast path: tests compare the two. */
+export function encodeGeneral(env: Envelope): Uint8Array {
   let frame: Uint8Array;
   try {
     const wire = header.encode(env, '') as Record<string, unknown>;
@@ -552,6 +575,109 @@ function decodeOrThrow(frame: Uint8Array): Envelope {
 }
 
 // ---------------------------------------------------------------------------
+// Group data, encoded by hand (the hot path)
+
+/**
+ * Validated header prefixes (version, group, from, incarnation: see framePrefix) of the few
+ * senders this process encodes for, most recent first. A prefix is made only from a header
+ * the field codecs accepted, so a hit vouches for those four fields.
+ */
+const prefixes: Array<{ group: string; from: string; incarnation: number; bytes: Uint8Array }> = [];
+const MAX_PREFIXES = 8;
+
+function headerPrefix(group: unknown, from: unknown, incarnation: unknown): Uint8Array | null {
+  for (let i = 0; i < prefixes.length; i++) {
+    const p = prefixes[i]!;
+    if (p.group === group && p.from === from && p.incarnation === incarnation) return p.bytes;
+  }
+  if (typeof group !== 'string' || typeof from !== 'string' || typeof incarnation !== 'number') return null;
+  try {
+    groupName.encode(group, 'group');
+    memberId.encode(from, 'from');
+    counter.encode(incarnation, 'incarnation');
+  } catch {
+    return null; // the general path reports it
+  }
+  const bytes = writePrefix(group, from, incarnation);
+  if (prefixes.length >= MAX_PREFIXES) prefixes.pop();
+  prefixes.unshift({ group, from, incarnation, bytes });
+  return bytes;
+}
+
+function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+/** Writes `n` (a whole number, 0 ≤ n < 2^53) as a varint at `at`; returns the next offset. */
+function writeVarint(buf: Uint8Array, at: number, n: number): number {
+  while (n >= 0x80) {
+    buf[at++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[at++] = n;
+  return at;
+}
+
+const CHANNEL_WIRE = { group: 0, toLeader: 0, fromLeader: 0 } as Record<GroupData['channel'], number>;
+for (const c of Object.keys(CHANNEL_WIRE) as GroupData['channel'][]) CHANNEL_WIRE[c] = dataChannel.encode(c, 'body.channel') as number;
+const DATA_FIELD = (name: string, wireType: number): number => {
+  const f = schemaType('GroupData').fields[name];
+  if (f === undefined) throw new Error(`codec: cohort.GroupData has no field ${name}`);
+  return (f.id << 3) | wireType;
+};
+const CHANNEL_TAG = DATA_FIELD('channel', 0);
+const PAYLOAD_TAG = DATA_FIELD('payload', 2);
+const SENT_AT_TAG = DATA_FIELD('sentAt', 1);
+
+/**
+ * A `data` envelope written straight into one buffer: the bytes protobufjs would write
+ * (every field present, in field order; checked by test/unit/codec.test.ts against
+ * {@link encodeGeneral}) without its per-field writer objects or the model → wire copy.
+ * The same rules are applied; null when any value is not plainly good (the general path
+ * then encodes it or throws the EncodeError naming the field).
+ */
+function encodeData(env: Envelope<GroupData>): Uint8Array | null {
+  const { term, to, body } = env;
+  if (env.version !== PROTOCOL_VERSION) return null;
+  if (typeof term !== 'number' || !Number.isInteger(term) || term < 0 || term > MAX_COUNTER) return null;
+  if (typeof to !== 'string' || (to !== '' && !memberId.knows(to))) return null;
+  const channel = CHANNEL_WIRE[body.channel];
+  const { payload, sentAt } = body;
+  if (channel === undefined || !Object.hasOwn(CHANNEL_WIRE, body.channel) || !(payload instanceof Uint8Array)) return null;
+  if (typeof sentAt !== 'number' || !(sentAt >= 0 && sentAt <= MAX_EPOCH_MS)) return null;
+  const prefix = headerPrefix(env.group, env.from, env.incarnation);
+  if (prefix === null) return null;
+  const toLength = to.length; // member ids are ASCII (names.ts): one byte per character
+  const bodyLength = 2 + 1 + varintLength(payload.length) + payload.length + 9;
+  const total = prefix.length + 1 + varintLength(term) + 1 + varintLength(toLength) + toLength + 1 + varintLength(bodyLength) + bodyLength;
+  if (total > MAX_ENVELOPE_BYTES) return null;
+  const buf = Buffer.allocUnsafe(total);
+  buf.set(prefix, 0);
+  let at = prefix.length;
+  buf[at++] = TERM_TAG;
+  at = writeVarint(buf, at, term);
+  buf[at++] = TO_TAG;
+  at = writeVarint(buf, at, toLength);
+  if (toLength > 0) at += buf.write(to, at, 'latin1');
+  buf[at++] = DATA_TAG;
+  at = writeVarint(buf, at, bodyLength);
+  buf[at++] = CHANNEL_TAG;
+  buf[at++] = channel;
+  buf[at++] = PAYLOAD_TAG;
+  at = writeVarint(buf, at, payload.length);
+  buf.set(payload, at);
+  at += payload.length;
+  buf[at++] = SENT_AT_TAG;
+  buf.writeDoubleLE(sentAt, at);
+  return buf;
+}
+
+// ---------------------------------------------------------------------------
 // Own-echo recognition (a hot-path shortcut for the runtime)
 
 const FIELD = (name: string): number => {
@@ -572,17 +698,22 @@ if (TERM_TAG > 0x7f || TO_TAG > 0x7f || DATA_TAG > 0x7f) throw new Error('codec:
  * encoder change that breaks the assumption fails here, loudly.
  */
 export function framePrefix(group: string, from: string, incarnation: number): Uint8Array {
+  const prefix = writePrefix(group, from, incarnation);
+  const probe = encodeGeneral({ version: PROTOCOL_VERSION, group, from, incarnation, term: 1, to: '', body: { type: 'data', channel: 'group', payload: new Uint8Array(0), sentAt: 0 } });
+  const same = probe.length > prefix.length && prefix.every((b, i) => probe[i] === b) && probe[prefix.length] === TERM_TAG;
+  if (!same) throw new Error('codec: framePrefix does not match what encodeEnvelope writes');
+  return prefix;
+}
+
+/** The prefix bytes themselves (unchecked: callers validated the fields). */
+function writePrefix(group: string, from: string, incarnation: number): Uint8Array {
   const w = protobuf.Writer.create();
   w.uint32((FIELD('version') << 3) | 0).uint32(PROTOCOL_VERSION);
   w.uint32((FIELD('group') << 3) | 2).string(group);
   w.uint32((FIELD('from') << 3) | 2).string(from);
   // protobufjs writes every field that is set, defaults included.
   w.uint32((FIELD('incarnation') << 3) | 0).uint64(incarnation);
-  const prefix = w.finish();
-  const probe = encodeEnvelope({ version: PROTOCOL_VERSION, group, from, incarnation, term: 1, to: '', body: { type: 'data', channel: 'group', payload: new Uint8Array(0), sentAt: 0 } });
-  const same = probe.length > prefix.length && prefix.every((b, i) => probe[i] === b) && probe[prefix.length] === TERM_TAG;
-  if (!same) throw new Error('codec: framePrefix does not match what encodeEnvelope writes');
-  return prefix;
+  return w.finish();
 }
 
 /**

@@ -4,7 +4,7 @@ import protobuf from 'protobufjs';
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { PROTOCOL_VERSION, type Body, type BodyType, type Envelope } from '../../agent/core/messages.js';
-import { DecodeError, EncodeError, MAX_ENVELOPE_BYTES, decodeEnvelope, encodeEnvelope, type DecodeResult } from '../../proto/codec.js';
+import { DecodeError, EncodeError, MAX_ENVELOPE_BYTES, decodeEnvelope, encodeEnvelope, encodeGeneral, type DecodeResult } from '../../proto/codec.js';
 import { COHORT_SCHEMA } from '../../proto/schema.js';
 import { MAX_COUNTER, MAX_EPOCH_MS, MAX_MEMBER_IDS, MAX_POLL_TIMEOUT_MS, MAX_TIMER_MS } from '../../agent/core/limits.js';
 import { decodeErr, decodeOk } from './decode-helpers.js';
@@ -358,6 +358,32 @@ t.test('property: every valid envelope round-trips', async (t) => {
       { numRuns: 150 },
     );
     t.pass(type);
+  }
+});
+
+t.test('property: group data takes the hand-written path, byte for byte what protobufjs writes', async (t) => {
+  const dataArb = BODY_ARBS.data.chain((body) => fc.oneof(fc.constant(body), fc.uint8Array({ minLength: 100, maxLength: 5000 }).map((payload) => ({ ...body, payload }))));
+  fc.assert(
+    fc.property(envelopeArb, dataArb, (env, body) => {
+      const input = { ...env, body };
+      return Buffer.from(encodeEnvelope(input)).equals(Buffer.from(encodeGeneral(input)));
+    }),
+    { numRuns: 2000 },
+  );
+  // Bad values are refused the same way, with the same field named.
+  const good = { version: PROTOCOL_VERSION, group: 'G.a', from: 'n1/c', incarnation: 1, term: 3, to: '', body: { type: 'data' as const, channel: 'group' as const, payload: new Uint8Array([1]), sentAt: 5 } };
+  const bad: Array<Record<string, unknown>> = [
+    { term: -1 }, { term: 1.5 }, { term: MAX_COUNTER + 1 }, { term: '3' }, { to: 'nobody' }, { to: 5 }, { version: 2 },
+    { group: 'nogroup' }, { from: 'x' }, { incarnation: -2 }, { incarnation: 2 ** 60 },
+    { body: { ...good.body, channel: 'sideways' } }, { body: { ...good.body, channel: 'toString' } }, { body: { ...good.body, payload: [1, 2] } },
+    { body: { ...good.body, sentAt: NaN } }, { body: { ...good.body, sentAt: -1 } }, { body: { ...good.body, sentAt: MAX_EPOCH_MS * 2 } },
+    { body: { ...good.body, payload: new Uint8Array(MAX_ENVELOPE_BYTES) } },
+  ];
+  for (const change of bad) {
+    const env = { ...good, ...change } as unknown as Envelope;
+    const general = (() => { try { encodeGeneral(env); return null; } catch (err) { return err as EncodeError; } })();
+    t.ok(general instanceof EncodeError, `the general path refuses ${JSON.stringify(Object.keys(change))}`);
+    t.throws(() => encodeEnvelope(env), { name: 'EncodeError', code: general?.code, field: general?.field }, `and so does encodeEnvelope (${general?.field})`);
   }
 });
 
