@@ -424,6 +424,15 @@ t.test('property: the hand-written data decoder agrees with the general one on a
   t.pass('fast and general decoders agree');
 });
 
+t.test('encoded frames are never overwritten by later ones (zeromq.js may still hold them)', async (t) => {
+  const env = (i: number) => ({ version: PROTOCOL_VERSION, group: 'G.a', from: 'n1/c', incarnation: 1, term: 3, to: '', body: { type: 'data' as const, channel: 'group' as const, payload: new Uint8Array([100, 4000, 4100, 9000, 20000][i % 5]!).fill(i), sentAt: 5 } });
+  const frames = Array.from({ length: 300 }, (_, i) => encodeEnvelope(env(i)));
+  const copies = frames.map((f) => Buffer.from(f));
+  for (let i = 0; i < 300; i++) encodeEnvelope(env(i + 1)); // more frames, past a slab or two
+  frames.forEach((f, i) => { if (!copies[i]!.equals(f)) t.fail(`frame ${i} changed`); });
+  t.pass('frames unchanged');
+});
+
 t.test('decoded payloads never share bytes with each other or the frame', async (t) => {
   const frames = Array.from({ length: 50 }, (_, i) => Buffer.from(encodeEnvelope({ version: PROTOCOL_VERSION, group: 'G.a', from: 'n1/c', incarnation: 1, term: 3, to: '', body: { type: 'data', channel: 'group', payload: new Uint8Array(i * 97 % 5000).fill(i), sentAt: 5 } })));
   const payloads = frames.map((f) => (decodeOk(f).body as Extract<Body, { type: 'data' }>).payload);
