@@ -71,7 +71,19 @@ export class GroupClock {
   /** A message the peer stamped `sentAt` (its wall clock) reached us at our wall time `receivedAt`. */
   oneWay(peer: string, sentAt: number, receivedAt: number, atMono: number): void {
     if (!Number.isFinite(sentAt) || !Number.isFinite(receivedAt) || sentAt <= 0) return;
-    this.push(this.samples(peer).oneWay, { at: atMono, lower: sentAt - receivedAt });
+    const list = this.samples(peer).oneWay;
+    const lower = sentAt - receivedAt;
+    // Every group message is a sample: those within one slot of the window (windowMs /
+    // maxSamples) of the slot's first share it, keeping the largest bound (all the estimate
+    // takes), so a stream of messages allocates nothing per message and cannot push the
+    // window's older, possibly tighter, samples out. A slot is dated by its first sample, so
+    // it leaves the window no later than that sample would have.
+    const last = list[list.length - 1];
+    if (last !== undefined && atMono >= last.at && atMono - last.at < this.windowMs / this.maxSamples) {
+      if (lower > last.lower) last.lower = lower;
+      return;
+    }
+    this.push(list, { at: atMono, lower });
   }
 
   /** A round trip to the peer took `rttMs` (our monotonic clock). */

@@ -4,6 +4,11 @@ import type { MemberId, PollKind, PollOutcome, Tally } from '../core/messages.js
 /** A delivered message. `sentAt`/`receivedAt` (wall-clock epoch ms) are set in timed groups only. */
 export interface GroupMessage {
   from: MemberId;
+  /**
+   * The bytes sent: a fresh copy, never shared with another message. Like Node's pooled
+   * Buffers, a small payload is a view into a larger ArrayBuffer: read it through its
+   * byteOffset and byteLength, not through `payload.buffer` alone.
+   */
   payload: Uint8Array;
   /** The payload decoded from MessagePack (for messages sent with the *Object methods). */
   object<T = unknown>(): T;

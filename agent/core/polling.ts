@@ -30,7 +30,7 @@ const ANNOUNCED_MS = 120_000;
 export class Polling {
   private readonly ballots = new BallotBook();
   /** Results this member announced as leader, to repeat and to answer members that missed them. */
-  private readonly announced = new Map<string, { result: PollResult; repeats: number; until: number }>();
+  private readonly announced = new Map<string, { result: PollResult; repeats: number; until: number; voters: ReadonlySet<MemberId>; heard: Map<MemberId, number> }>();
   private ballotSeq = 0;
 
   constructor(private readonly s: MemberState) {}
@@ -250,10 +250,22 @@ export class Polling {
     if (poll && now.mono >= poll.deadline) return this.finishPoll(poll, 'timeout', '', now);
     const announced = poll ? undefined : this.announced.get(vote.ballotId);
     if (announced && voter !== this.s.id) {
-      // It missed our result (or is asking for it): tell it directly.
+      // It missed our result (or is asking for it): tell it directly. Not for the second copy
+      // of a vote just heard (votes come over two paths, docs/protocol.md §8): that voter gets
+      // the result we broadcast, and a vote it repeats for want of one (every resendInterval)
+      // is answered then.
+      if (announced.voters.has(voter)) {
+        const last = announced.heard.get(voter);
+        announced.heard.set(voter, now.mono);
+        if (last !== undefined && now.mono - last < this.resendInterval() / 2) {
+          this.s.counters.ignoredVotes++;
+          return;
+        }
+      }
       this.s.out.sendTo(voter, announced.result);
       return;
     }
+    if (poll?.voters.has(voter)) poll.heard.set(voter, now.mono);
     if (!poll || !poll.cast(voter, vote.yes, vote.reason)) {
       this.s.counters.ignoredVotes++;
       return;
@@ -282,7 +294,7 @@ export class Polling {
     const refusals = poll.refusals();
     if (refusals.length > 0) result.refusals = refusals;
     this.s.out.broadcast(result);
-    this.announced.set(result.ballotId, { result, repeats: 2, until: now.mono + ANNOUNCED_MS });
+    this.announced.set(result.ballotId, { result, repeats: 2, until: now.mono + ANNOUNCED_MS, voters: poll.voters, heard: poll.heard });
     this.onPollResult(result, this.s.id, now);
   }
 }

@@ -30,6 +30,8 @@ export class Poll {
   /** Reasons voters gave with a 'no' (the action guard's), in the order they came. */
   private readonly reasons = new Map<MemberId, string>();
   readonly voters: ReadonlySet<MemberId>;
+  /** When each member's vote was last heard (monotonic ms), counted or not: tells a vote's second copy from a repeat. */
+  readonly heard = new Map<MemberId, number>();
 
   constructor(
     readonly spec: PollSpec,

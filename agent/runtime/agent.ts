@@ -38,8 +38,18 @@ import { FloodGuard, type FloodLimits } from '../security/flood-guard.js';
 
 /** Leader broadcasts also sent over the direct link to each member (see Agent.copyDirect). */
 const LEADER_BROADCASTS: ReadonlySet<string> = new Set(['leaderHeartbeat', 'ballot', 'pollResult']);
-/** Messages to the leader also published on the bus (see Agent.route). */
+/** Messages to the leader also published on the bus (see Agent.route), under the leader's directed topic. */
 const TO_LEADER_COPIES: ReadonlySet<string> = new Set(['memberVote', 'pollRequest']);
+
+/**
+ * The bus topic of copies addressed to one member (see Agent.route): only that member's
+ * agent subscribes to it. libzmq matches subscriptions by prefix at the publisher, so it
+ * must not start with a group name (those start with a letter or _), and no member's
+ * topic may be the start of another's (the closing '>' sees to that: names never hold one).
+ */
+export function directedBusTopic(group: string, member: MemberId): string {
+  return `>${group}>${member}>`;
+}
 
 export interface AgentOptions {
   /** Node id, unique in the fleet (default: the host name). */
@@ -412,6 +422,7 @@ export class Agent {
     const firstMember = this.hosted.size === 0;
     this.hosted.set(key, entry);
     this.transport.subscribe(name);
+    this.transport.subscribe(directedBusTopic(name, core.id));
     this.followGroupTimers(firstMember);
     const probeMs = this.probeMs(timers);
     this.log.info({ group: name, member: core.id, minSize, timers, probeMs }, 'joined group');
@@ -460,7 +471,7 @@ export class Agent {
         this.hosted.delete(key);
         this.refreshOwnEchoes();
         const name = h.driver.core.group;
-        if (![...this.hosted.values()].some((o) => o.driver.core.group === name)) this.transport.unsubscribe(name);
+        this.unsubscribeMember(h);
         this.log.info({ group: name, member: h.driver.core.id }, 'left group');
         resolve();
       };
@@ -541,7 +552,8 @@ export class Agent {
         this.limited.warn('flood', { from: env.from, peer, type: env.body.type }, 'dropped a frame over its sender\'s rate limit');
         return;
       }
-      if (topic !== null && topic !== env.group) {
+      // On the bus: the group's topic, or (a copy to one member) that member's directed topic.
+      if (topic !== null && topic !== env.group && (env.to === '' || topic !== directedBusTopic(env.group, env.to))) {
         this.drops.unknownGroup++;
         return;
       }
@@ -670,9 +682,15 @@ export class Agent {
     h.driver.close();
     if (this.hosted.get(key) === h) this.hosted.delete(key);
     this.refreshOwnEchoes();
-    const name = h.driver.core.group;
-    if (![...this.hosted.values()].some((o) => o.driver.core.group === name)) this.transport.unsubscribe(name);
+    this.unsubscribeMember(h);
     h.onLeft?.();
+  }
+
+  /** A member is gone from this agent: its directed topic, and its group's once no member here is left in it. */
+  private unsubscribeMember(h: Hosted): void {
+    const { group, id } = h.driver.core;
+    if (![...this.hosted.values()].some((o) => o.driver.core.group === group && o.driver.core.id === id)) this.transport.unsubscribe(directedBusTopic(group, id));
+    if (![...this.hosted.values()].some((o) => o.driver.core.group === group)) this.transport.unsubscribe(group);
   }
 
   private refreshOwnEchoes(): void {
@@ -749,9 +767,11 @@ export class Agent {
     const frame = this.encode(env);
     if (!frame) return;
     this.transport.sendDirect(endpoint, frame, this.opts.security?.keyForMember(env.to));
-    // Votes and poll requests to the leader also go on the bus (the leader hears it; the
-    // others see a frame addressed elsewhere and skip it): a second, independent TCP path.
-    if (TO_LEADER_COPIES.has(env.body.type)) this.transport.publish(env.group, frame);
+    // Votes and poll requests to the leader also go on the bus: a second, independent TCP
+    // path. Under the addressee's own topic, so libzmq's PUB sends it to that agent alone
+    // (under the group's, every member's process woke up to decode and skip it: 4 (n-1)
+    // wasted frames per ballot, in the window between the ballot and the result).
+    if (TO_LEADER_COPIES.has(env.body.type)) this.transport.publish(directedBusTopic(env.group, env.to), frame);
   }
 
   /**

@@ -12,9 +12,9 @@ import type { Envelope } from '../../agent/core/messages.js';
 import { PROTOCOL_VERSION } from '../../agent/core/messages.js';
 import { TIMER_PRESETS } from '../../agent/core/timers.js';
 import type { Group } from '../../agent/api/group.js';
-import { Agent } from '../../agent/runtime/agent.js';
+import { Agent, directedBusTopic } from '../../agent/runtime/agent.js';
 import { MemoryNetwork, MemoryTransport } from '../../agent/transport/memory.js';
-import { encodeEnvelope } from '../../proto/codec.js';
+import { decodeEnvelope, encodeEnvelope } from '../../proto/codec.js';
 import { commonLeader } from '../support/leader.js';
 import { until, waitFor } from '../support/wait.js';
 
@@ -158,4 +158,65 @@ t.test("a follower whose bus link goes silent keeps its leader: the leader's hea
   }
   t.same([...seen], [`${leader}/t${term}`], 'the same leader and term all along');
   t.ok(agents[i]!.status().transport.directIn > directBefore + 5, 'heartbeats arrived on the direct link');
+});
+
+t.test("a vote's bus copy goes to the leader's agent alone, under the leader's directed topic", async (t) => {
+  // The second path of votes and poll requests (docs/bench-cluster.md, "two paths"): it must
+  // reach the leader on the bus, and wake no other member's agent (published under the
+  // group's topic, every member decoded and skipped every vote).
+  const net = new MemoryNetwork();
+  const busSeen = new Map<string, Array<{ topic: string; type: string; to: string }>>();
+  const factory: typeof net.factory = (o) => {
+    const tr = net.factory(o) as MemoryTransport;
+    const seen: Array<{ topic: string; type: string; to: string }> = [];
+    busSeen.set(o.identity ?? '', seen);
+    const onBus = tr.onBus.bind(tr);
+    tr.onBus = (handler) => onBus((topic, frame, peer) => {
+      const d = decodeEnvelope(frame);
+      if (d.ok) seen.push({ topic, type: d.envelope.body.type, to: d.envelope.to });
+      handler(topic, frame, peer);
+    });
+    return tr;
+  };
+  const nodes = ['a', 'b', 'c', 'd'];
+  const agents = nodes.map((node) => new Agent({ node, probeMs: 0, transportFactory: factory, discovery: net.discovery() }));
+  t.teardown(() => Promise.all(agents.map((a) => a.stop())));
+  await Promise.all(agents.map((a) => a.start()));
+  const groups = agents.map((a) => a.join('agent', 'G', 'a', { timers: TIMERS }));
+  const leader = await agreed(groups);
+  await until('every member sees all four', () => groups.every((g) => g.members().length === 4));
+  const results: string[] = [];
+  for (const g of groups) {
+    g.on('voteRequest', (e) => void g.vote(e.ballotId, true));
+    g.on('voteResult', (e) => void results.push(`${g.memberId()}:${e.outcome}`));
+  }
+  for (const seen of busSeen.values()) seen.length = 0;
+  const requester = groups.find((g) => g.memberId() !== leader)!;
+  requester.requestVote(text('q'), { kind: 'consensus' });
+  await until('the result at every member', () => results.length === 4);
+  t.same(results.map((r) => r.split(':')[1]), ['yes', 'yes', 'yes', 'yes'], 'consensus reached');
+  const toLeader = (type: string) => (s: { type: string }) => s.type === type;
+  const leaderNode = leader.split('/')[0]!;
+  for (const [node, seen] of busSeen) {
+    const votes = seen.filter(toLeader('memberVote'));
+    const requests = seen.filter(toLeader('pollRequest'));
+    if (node === leaderNode) {
+      t.equal(votes.length, 3, 'the leader got every other member\'s vote on the bus too');
+      t.equal(requests.length, 1, 'and the poll request');
+      t.ok([...votes, ...requests].every((s) => s.topic === directedBusTopic('G.a', leader)), 'under its directed topic');
+    } else {
+      t.same([...votes, ...requests], [], `${node}: no vote or request addressed to the leader on its bus`);
+    }
+  }
+});
+
+t.test('directed bus topics never match another subscription by prefix (libzmq filters by prefix)', async (t) => {
+  const groups = ['G.a', 'G.ab', 'Ga.b', '_.x'];
+  const members = ['n/c', 'n/cd', 'nn/c', 'n-/c'];
+  const topics = groups.flatMap((g) => members.map((m) => directedBusTopic(g, m)));
+  for (const topic of topics) {
+    for (const g of groups) t.notOk(topic.startsWith(g), `${topic} does not start with group ${g}`);
+    for (const other of topics) if (other !== topic && other.startsWith(topic)) t.fail(`${topic} is a prefix of ${other}`);
+  }
+  t.end();
 });

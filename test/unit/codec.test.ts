@@ -4,7 +4,7 @@ import protobuf from 'protobufjs';
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { PROTOCOL_VERSION, type Body, type BodyType, type Envelope } from '../../agent/core/messages.js';
-import { DecodeError, EncodeError, MAX_ENVELOPE_BYTES, decodeEnvelope, encodeEnvelope, type DecodeResult } from '../../proto/codec.js';
+import { DecodeError, EncodeError, MAX_ENVELOPE_BYTES, decodeEnvelope, decodeGeneral, encodeEnvelope, encodeGeneral, type DecodeResult } from '../../proto/codec.js';
 import { COHORT_SCHEMA } from '../../proto/schema.js';
 import { MAX_COUNTER, MAX_EPOCH_MS, MAX_MEMBER_IDS, MAX_POLL_TIMEOUT_MS, MAX_TIMER_MS } from '../../agent/core/limits.js';
 import { decodeErr, decodeOk } from './decode-helpers.js';
@@ -359,6 +359,90 @@ t.test('property: every valid envelope round-trips', async (t) => {
     );
     t.pass(type);
   }
+});
+
+t.test('property: group data takes the hand-written path, byte for byte what protobufjs writes', async (t) => {
+  const dataArb = BODY_ARBS.data.chain((body) => fc.oneof(fc.constant(body), fc.uint8Array({ minLength: 100, maxLength: 5000 }).map((payload) => ({ ...body, payload }))));
+  fc.assert(
+    fc.property(envelopeArb, dataArb, (env, body) => {
+      const input = { ...env, body };
+      return Buffer.from(encodeEnvelope(input)).equals(Buffer.from(encodeGeneral(input)));
+    }),
+    { numRuns: 2000 },
+  );
+  // Bad values are refused the same way, with the same field named.
+  const good = { version: PROTOCOL_VERSION, group: 'G.a', from: 'n1/c', incarnation: 1, term: 3, to: '', body: { type: 'data' as const, channel: 'group' as const, payload: new Uint8Array([1]), sentAt: 5 } };
+  const bad: Array<Record<string, unknown>> = [
+    { term: -1 }, { term: 1.5 }, { term: MAX_COUNTER + 1 }, { term: '3' }, { to: 'nobody' }, { to: 5 }, { version: 2 },
+    { group: 'nogroup' }, { from: 'x' }, { incarnation: -2 }, { incarnation: 2 ** 60 },
+    { body: { ...good.body, channel: 'sideways' } }, { body: { ...good.body, channel: 'toString' } }, { body: { ...good.body, payload: [1, 2] } },
+    { body: { ...good.body, sentAt: NaN } }, { body: { ...good.body, sentAt: -1 } }, { body: { ...good.body, sentAt: MAX_EPOCH_MS * 2 } },
+    { body: { ...good.body, payload: new Uint8Array(MAX_ENVELOPE_BYTES) } },
+  ];
+  for (const change of bad) {
+    const env = { ...good, ...change } as unknown as Envelope;
+    const general = (() => { try { encodeGeneral(env); return null; } catch (err) { return err as EncodeError; } })();
+    t.ok(general instanceof EncodeError, `the general path refuses ${JSON.stringify(Object.keys(change))}`);
+    t.throws(() => encodeEnvelope(env), { name: 'EncodeError', code: general?.code, field: general?.field }, `and so does encodeEnvelope (${general?.field})`);
+  }
+});
+
+t.test('property: the hand-written data decoder agrees with the general one on any frame', async (t) => {
+  const dataArb = BODY_ARBS.data.chain((body) => fc.oneof(fc.constant(body), fc.uint8Array({ minLength: 100, maxLength: 5000 }).map((payload) => ({ ...body, payload }))));
+  const frameArb = fc.tuple(envelopeArb, dataArb).map(([env, body]) => Buffer.from(encodeEnvelope({ ...env, body })));
+  const same = (frame: Uint8Array): boolean => {
+    const fast = decodeEnvelope(frame);
+    const general = decodeGeneral(frame);
+    if (fast.ok !== general.ok) return false;
+    if (!fast.ok || !general.ok) return fast.ok === general.ok && !fast.ok && !general.ok && fast.error.message === general.error.message;
+    const a = fast.envelope.body as Extract<Body, { type: 'data' }>;
+    const b = general.envelope.body as Extract<Body, { type: 'data' }>;
+    return isDeepStrictEqual(fast.envelope, general.envelope) && (a.type !== 'data' || (a.payload.constructor === Uint8Array && b.payload.constructor === Uint8Array));
+  };
+  fc.assert(fc.property(frameArb, (frame) => same(frame)), { numRuns: 1000 });
+  // Every byte changed, one at a time, for a few frames; then random changes, cuts and tails.
+  for (const env of fc.sample(fc.tuple(envelopeArb, BODY_ARBS.data), 6)) {
+    const frame = Buffer.from(encodeEnvelope({ ...env[0], body: env[1] }));
+    for (let i = 0; i < frame.length; i++) {
+      for (const v of [0, 1, 0x7f, 0x80, 0xff, frame[i]! ^ 1, frame[i]! + 1]) {
+        const f = Buffer.from(frame);
+        f[i] = v & 0xff;
+        if (!same(f)) t.fail(`byte ${i} set to ${v} of ${frame.toString('hex')}`);
+      }
+    }
+  }
+  fc.assert(fc.property(frameArb, fc.nat(), fc.integer({ min: 0, max: 255 }), (frame, at, byte) => { const f = Buffer.from(frame); f[at % f.length] = byte; return same(f); }), { numRuns: 3000 });
+  fc.assert(fc.property(frameArb, fc.nat(), (frame, cut) => same(frame.subarray(0, cut % frame.length))), { numRuns: 1000 });
+  fc.assert(fc.property(frameArb, fc.uint8Array({ minLength: 1, maxLength: 12 }), (frame, tail) => same(Buffer.concat([frame, tail]))), { numRuns: 1000 });
+  // Non-ASCII and invalid UTF-8 in the names: the general path decides (and refuses).
+  const f = Buffer.from(encodeEnvelope({ version: PROTOCOL_VERSION, group: 'G.a', from: 'n1/c', incarnation: 1, term: 3, to: '', body: { type: 'data', channel: 'group', payload: new Uint8Array([1]), sentAt: 5 } }));
+  for (const b of [0xc3, 0xe9, 0x80, 0x00, 0x2f]) {
+    const g = Buffer.from(f);
+    g[4] = b; // the group's first character
+    t.ok(same(g), `group byte 0x${b.toString(16)}`);
+  }
+  t.pass('fast and general decoders agree');
+});
+
+t.test('encoded frames are never overwritten by later ones (zeromq.js may still hold them)', async (t) => {
+  const env = (i: number) => ({ version: PROTOCOL_VERSION, group: 'G.a', from: 'n1/c', incarnation: 1, term: 3, to: '', body: { type: 'data' as const, channel: 'group' as const, payload: new Uint8Array([100, 4000, 4100, 9000, 20000][i % 5]!).fill(i), sentAt: 5 } });
+  const frames = Array.from({ length: 300 }, (_, i) => encodeEnvelope(env(i)));
+  const copies = frames.map((f) => Buffer.from(f));
+  for (let i = 0; i < 300; i++) encodeEnvelope(env(i + 1)); // more frames, past a slab or two
+  frames.forEach((f, i) => { if (!copies[i]!.equals(f)) t.fail(`frame ${i} changed`); });
+  t.pass('frames unchanged');
+});
+
+t.test('decoded payloads never share bytes with each other or the frame', async (t) => {
+  const frames = Array.from({ length: 50 }, (_, i) => Buffer.from(encodeEnvelope({ version: PROTOCOL_VERSION, group: 'G.a', from: 'n1/c', incarnation: 1, term: 3, to: '', body: { type: 'data', channel: 'group', payload: new Uint8Array(i * 97 % 5000).fill(i), sentAt: 5 } })));
+  const payloads = frames.map((f) => (decodeOk(f).body as Extract<Body, { type: 'data' }>).payload);
+  for (const f of frames) f.fill(0xaa);
+  payloads.forEach((p, i) => {
+    if (!(p.constructor === Uint8Array && p.length === (i * 97) % 5000 && p.every((b) => b === i))) t.fail(`payload ${i} changed`);
+    p.fill(0x55);
+  });
+  payloads.forEach((p, i) => { if (!p.every((b) => b === 0x55)) t.fail(`payload ${i} overwritten by another`); });
+  t.pass('fresh and separate');
 });
 
 t.test('fuzz: decoding never throws', async (t) => {

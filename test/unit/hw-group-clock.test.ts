@@ -125,3 +125,15 @@ t.test('step detector: slews within 500 ppm are not steps; a jump beyond the thr
     ),
   );
 });
+
+t.test('a stream of messages does not push the tightest one-way sample out of the window', async (t) => {
+  const c = new GroupClock(); // 20 s window, 64 samples
+  c.oneWay('p', 1_000_010, 1_000_000, 0); // a fast message: the bound +10 ms
+  for (let i = 0; i < 20_000; i++) c.oneWay('p', 1_000_000 + 5000 + i * 0.05, 1_000_000 + 5000 + i * 0.05 + 30, 5000 + i * 0.05); // then 20k slow ones (-30 ms) within 1 s
+  const e = c.estimate('p', 6100)!;
+  t.equal(e.offsetMs, 10, 'the fast sample still bounds the offset');
+  t.ok(e.samples <= 64, `samples kept: ${e.samples}`);
+  c.oneWay('p', 2_000_000, 2_000_000 - 50, 6101); // a tighter one later, within the same slot as nothing: its own
+  t.equal(c.estimate('p', 6200)!.offsetMs, 50, 'a tighter later sample wins');
+  t.equal(c.estimate('p', 20_100)!.offsetMs, 50, 'the first one has left the window');
+});

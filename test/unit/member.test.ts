@@ -301,3 +301,27 @@ t.test('a leader that loses its quorum steps down and ends its polls', async (t)
   t.match(ofType(out, 'voteResult'), [{ ballotId: id, outcome: 'timeout', reason: /stepped down/ }]);
   t.match(ofType(out, 'leaderExited'), [{ leader: 'l' }]);
 });
+
+t.test("polls: a vote on a decided poll is answered with the result, once per repeat, not for the vote's second copy", async (t) => {
+  // Votes travel two paths (direct and the bus, docs/protocol.md section 8): both copies of one
+  // vote arrive together, and only a vote repeated for want of a result asks for one.
+  const { l, now } = leaderOfThree();
+  l.receive(env('a', 1, { type: 'pollRequest', ballotId: 'a#1.2', topic: new Uint8Array([7]), kind: 'majority', subject: 'value', when: 0, timeoutMs: 1000 }, 'l'), at(now + 1));
+  l.takeOutputs();
+  const vote = (from: string, mono: number) => {
+    l.receive(env(from, 1, { type: 'memberVote', ballotId: 'a#1.2', yes: true }, 'l'), at(mono));
+    return sends(l.takeOutputs()).filter((e) => e.body.type === 'pollResult');
+  };
+  t.same(vote('a', now + 2), [], 'a counted, undecided');
+  t.equal(l.vote('a#1.2', true, at(now + 2)), true, 'the leader votes: decided');
+  t.match(sends(l.takeOutputs()).filter((e) => e.body.type === 'pollResult'), [{ to: '', body: { outcome: 'yes' } }], 'the result, broadcast');
+  t.same(vote('a', now + 3), [], "the second copy of a's vote: not answered");
+  const before = l.counters.ignoredVotes;
+  t.match(vote('b', now + 4), [{ to: 'b', body: { outcome: 'yes' } }], "b's vote came after the decision: answered directly");
+  t.same(vote('b', now + 5), [], 'its second copy: not');
+  t.equal(l.counters.ignoredVotes, before + 1, 'counted as ignored');
+  t.match(vote('b', now + 4 + 200), [{ to: 'b' }], 'b repeats its vote later (it missed the result): answered');
+  t.match(vote('a', now + 400), [{ to: 'a' }], 'a repeats: answered');
+  l.receive(env('zz', 1, { type: 'memberVote', ballotId: 'a#1.2', yes: true }, 'l'), at(now + 401));
+  t.match(sends(l.takeOutputs()), [{ to: 'zz', body: { type: 'pollResult' } }], 'a non-voter asking is answered as before');
+});
