@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { ClockPolicyError, validateClockPolicy, type ClockPolicy } from '../hw/action-guard.js';
 import { boardAtStart } from '../hw/board.js';
 import { chooseAutoPreset } from '../hw/timer-policy.js';
+import { FLOOD_DEFAULTS, type FloodLimits } from './security/flood-guard.js';
 import { TIMER_NAMES, TIMER_PRESETS, TimerSettingsError, validateTimers, type TimerSettings } from './core/timers.js';
 import { componentNameProblem, groupNameProblem, nodeNameProblem } from './core/names.js';
 import { parseHttpToken, parseSecurityConfig, SecurityConfigFieldError, type SecurityConfig } from './security/config.js';
@@ -59,6 +60,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   { key: 'clock', flag: null, default: '{ clockToleranceMs: 100, unsynchronised: allow-same-host, onStep: auto, minLeadMs: 20 }' },
   { key: 'security', flag: '--keys/--allow', default: 'none (plaintext)' },
   { key: 'httpToken', flag: '--http-token', default: 'secure mode: <state-dir>/<node>/http-token; plaintext: none' },
+  { key: 'floodLimits', flag: null, default: '{ dataPerSecond: 500, dataBurst: 1000, controlPerSecond: 1000, controlBurst: 2000 } (per sending node)' },
 ];
 
 /** The default of a config field, as text (for `--help`). */
@@ -135,6 +137,8 @@ export interface AgentConfig {
   security: SecurityConfig | null;
   /** Bearer-token file for the HTTP API, or null (then: generated in the state dir when secure). */
   httpToken: string | null;
+  /** Per-sending-node receive rate limits (README "Security", flood limits). */
+  floodLimits: FloodLimits;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -301,6 +305,21 @@ export function parseTimers(v: unknown, field: string, base?: TimerSettings): Ti
     if (err instanceof TimerSettingsError) throw new ConfigError(`${field}: ${err.message}`);
     throw err;
   }
+}
+
+const FLOOD_KEYS = ['dataPerSecond', 'dataBurst', 'controlPerSecond', 'controlBurst'] as const;
+
+/** `floodLimits: { dataPerSecond, dataBurst, controlPerSecond, controlBurst }`, each over its default. */
+function parseFloodLimits(v: unknown, field: string): FloodLimits {
+  if (v === undefined) return { ...FLOOD_DEFAULTS };
+  if (!isObject(v)) throw new ConfigError(`${field} must be a mapping of ${FLOOD_KEYS.join(', ')}`);
+  unknownKeys(v, [...FLOOD_KEYS], field);
+  const limits = { ...FLOOD_DEFAULTS };
+  for (const k of FLOOD_KEYS) if (v[k] !== undefined) limits[k] = int(v[k], `${field}.${k}`, 1, 10_000_000);
+  // A burst below the rate would drop frames that arrive at exactly the allowed rate in one tick.
+  if (limits.dataBurst < limits.dataPerSecond) throw new ConfigError(`${field}.dataBurst (${limits.dataBurst}) must be at least dataPerSecond (${limits.dataPerSecond})`);
+  if (limits.controlBurst < limits.controlPerSecond) throw new ConfigError(`${field}.controlBurst (${limits.controlBurst}) must be at least controlPerSecond (${limits.controlPerSecond})`);
+  return limits;
 }
 
 /** `clock: { clockToleranceMs, unsynchronised, onStep, minLeadMs }`, over `base`. */
@@ -494,5 +513,6 @@ export function validateConfig(raw: Raw, baseDir = process.cwd(), label: (key: s
     logLevel,
     security,
     httpToken,
+    floodLimits: parseFloodLimits(raw.floodLimits, label('floodLimits')),
   };
 }

@@ -60,6 +60,7 @@ export async function runAgent(config: AgentConfig, log: Logger = makeLogger(con
       ? new FileHardStateStore({ dir: config.stateDir, node: config.node, resetState: config.resetState, warn: (msg, file) => log.warn({ file }, msg) })
       : new MemoryHardStateStore(),
     logger: log,
+    floodLimits: config.floodLimits,
   });
   if (!config.stateDir) {
     log.warn('no state directory (--no-state, stateDir: none): votes are kept in memory only; a restarted member may vote twice in a term if its old vote was granted in the same term; members start amnesiac and abstain from elections for a while');

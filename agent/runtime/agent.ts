@@ -153,6 +153,8 @@ export interface AgentStatus {
   security?: PeerSecurityStatus | { mode: 'plaintext' };
   /** Own data broadcasts looped back by the bus and dropped before decoding (this agent's sole member of the group sent them). */
   ownEchoesSkipped?: number;
+  /** The per-peer receive rate limits in force (config `floodLimits`). */
+  floodLimits?: FloodLimits;
 }
 
 /** Another agent speaking under one of this agent's member ids. See README "Node ids". */
@@ -964,6 +966,7 @@ export class Agent {
       hardware: this.hardware?.snapshot() ?? null,
       security: this.opts.security?.status() ?? { mode: 'plaintext' },
       ownEchoesSkipped: this.echoesSkipped,
+      floodLimits: { ...this.flood.limits },
     };
   }
 }

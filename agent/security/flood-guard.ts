@@ -45,7 +45,7 @@ export class FloodGuard {
   readonly dropped = { data: 0, control: 0 };
 
   constructor(
-    private readonly limits: FloodLimits = FLOOD_DEFAULTS,
+    readonly limits: FloodLimits = FLOOD_DEFAULTS,
     private readonly now: () => number = () => performance.now(),
   ) {}
 

@@ -80,3 +80,29 @@ t.test('a flood of valid group data neither starves heartbeats nor leaves a back
   t.equal(s.drops.floodControl, 0, 'no control frame was dropped');
   t.ok(drainedMs <= 3000, `no long backlog (drained within ${drainedMs} ms; RIAPS-like behaviour took 7 s)`);
 });
+
+t.test('floodLimits from the config file are the limits in force (status shows them; a lower burst drops more)', async (t) => {
+  const pubPort = await freePort();
+  const pub = new zmq.Publisher({ linger: 0, sendTimeout: 0, sendHighWaterMark: 100_000 });
+  t.teardown(() => pub.close());
+  await pub.bind(`tcp://${HOST}:${pubPort}`);
+  const strict = { dataPerSecond: 20, dataBurst: 50 };
+  const c = await startCluster(t, [{ config: { floodLimits: strict } }, {}], { extraPeers: [`${HOST}:${pubPort}`] });
+  const formed = await c.waitForCommonLeader(G, { members: 2, timeoutMs: 20_000 });
+  const [s0, s1] = await Promise.all([c.status(0), c.status(1)]);
+  t.same(s0.floodLimits, { dataPerSecond: 20, dataBurst: 50, controlPerSecond: 1000, controlBurst: 2000 }, 'the configured limits, over the defaults');
+  t.same(s1.floodLimits, { dataPerSecond: 500, dataBurst: 1000, controlPerSecond: 1000, controlBurst: 2000 }, 'the defaults');
+  const env: Envelope = { version: PROTOCOL_VERSION, group: G, from: 'n9/agent', incarnation: 1, term: formed.term, to: '', body: { type: 'data', channel: 'group', payload: encodeObject({ n: 1 }), sentAt: Date.now() } };
+  const frame = Buffer.from(encodeEnvelope(env));
+  // 300 frames at once: within the default burst (1000), far over the strict one (50).
+  for (let k = 0; k < 300; k++) pub.send([G, frame]).catch(() => {});
+  let a = s0;
+  let b = s1;
+  for (let k = 0; k < 50 && a.transport.busIn - s0.transport.busIn + a.drops.floodData < 300; k++) {
+    await sleep(100);
+    [a, b] = await Promise.all([c.status(0), c.status(1)]);
+  }
+  const dropped0 = a.drops.floodData - s0.drops.floodData;
+  t.ok(dropped0 >= 200, `the strict agent dropped most of the burst (${dropped0} of 300)`);
+  t.equal(b.drops.floodData - s1.drops.floodData, 0, 'the default agent dropped none of it');
+});
