@@ -3,7 +3,9 @@
  * with its baseline, written to BENCHMARKS.md (table, machine, command) and optionally
  * to JSON. Usage: npm run bench -- [--quick] [--json FILE] [--out BENCHMARKS.md] [--only a,b]
  * Sections: broadcast, failover, etcd, votes, formation, idle, scale.
- * Agents run from dist/ (npm run bench builds it first).
+ * Agents run from dist/ (npm run bench builds it first); --cli runs the formation, idle and
+ * scale agents from another build instead (e.g. a copy of dist/ from an earlier commit, to
+ * compare before and after on the same machine, runs alternated).
  */
 import { execSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -27,7 +29,8 @@ const NOTES = [
   '- **RSS.** Bare Node is ~40 MiB here; loading zeromq.js and libzmq adds ~10 MiB, the other dependencies ~13 MiB (yaml 3.5, prom-client 3.2, protobufjs 2.2, MessagePack 1.3, pino 0.8, commander 0.5, bonjour-service 0.4), Cohort\'s own code ~2 MiB; the rest is the running heap and socket buffers.',
 ].join('\n');
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' }, only: { type: 'string' }, 'failover-trials': { type: 'string' }, render: { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' }, only: { type: 'string' }, 'failover-trials': { type: 'string' }, render: { type: 'string' }, cli: { type: 'string' } } });
+const cli = values.cli ? { cli: values.cli } : {};
 const quick = values.quick!;
 const only = values.only ? new Set(values.only.split(',')) : null;
 const want = (s: string) => only === null || only.has(s);
@@ -99,14 +102,14 @@ if (want('formation')) {
   const ts = performance.now();
   log('formation');
   const runs: FleetRun[] = [];
-  for (let r = 0; r < P.formReps; r++) for (const n of [3, 5, 9]) for (const timers of ['riaps', 'lan']) runs.push(await fleetRun({ members: n, timers, log }));
+  for (let r = 0; r < P.formReps; r++) for (const n of [3, 5, 9]) for (const timers of ['riaps', 'lan']) runs.push(await fleetRun({ members: n, timers, log, ...cli }));
   results['formation'] = runs;
   sectionS['formation'] = (performance.now() - ts) / 1000;
 }
 if (want('idle')) {
   const ts = performance.now();
   log('idle cost, 10 members, default timers (and wired), against bare Node and etcd');
-  results['idle'] = [await fleetRun({ members: 10, timers: 'riaps', idleWindowS: P.idleS, log }), await fleetRun({ members: 10, timers: 'wired', idleWindowS: P.idleS, log })];
+  results['idle'] = [await fleetRun({ members: 10, timers: 'riaps', idleWindowS: P.idleS, log, ...cli }), await fleetRun({ members: 10, timers: 'wired', idleWindowS: P.idleS, log, ...cli })];
   results['etcdIdle'] = await etcdIdle(P.idleS * 1000, procStat);
   sectionS['idle'] = (performance.now() - ts) / 1000;
 }
@@ -114,7 +117,7 @@ if (want('scale')) {
   const ts = performance.now();
   log('scale: 5, 25, 50 members');
   const runs: FleetRun[] = [];
-  for (const n of P.scale) runs.push(await fleetRun({ members: n, timers: 'riaps', idleWindowS: P.scaleS, log }));
+  for (const n of P.scale) runs.push(await fleetRun({ members: n, timers: 'riaps', idleWindowS: P.scaleS, log, ...cli }));
   results['scale'] = runs;
   sectionS['scale'] = (performance.now() - ts) / 1000;
 }
