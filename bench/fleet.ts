@@ -29,6 +29,8 @@ export interface FleetRun {
     windowS: number;
     cpuPctPerAgent: { median: number; max: number };
     rssMiBPerAgent: { median: number; max: number };
+    /** RSS split: anonymous (the agent's own heap and stacks) and file-backed (shared code pages). */
+    rssSplitMiBPerAgent?: { anon: number; file: number };
     bareNode: { cpuPct: number; rssMiB: number };
     /** Term changes seen while idle (should be 0). */
     termChanges: number;
@@ -75,6 +77,8 @@ export async function fleetRun(opts: { members: number; timers: string; idleWind
     const st1 = await Promise.all(c.agents.map((a) => c.status(a)));
     const cpu = pids.map((_, i) => (p0[i] && p1[i] ? ((p1[i]!.cpuS - p0[i]!.cpuS) / secs) * 100 : NaN)).filter(Number.isFinite);
     const rss = p1.map((p) => p?.rssMiB ?? NaN).filter(Number.isFinite);
+    const rssAnon = p1.map((p) => p?.rssAnonMiB ?? NaN).filter(Number.isFinite);
+    const rssFile = p1.map((p) => p?.rssFileMiB ?? NaN).filter(Number.isFinite);
     const terms0 = st0.map((s) => groupOf(s, c.group)?.term ?? -1);
     const terms1 = st1.map((s) => groupOf(s, c.group)?.term ?? -1);
     const termChanges = Math.max(0, ...terms1.map((t, i) => t - terms0[i]!));
@@ -89,12 +93,13 @@ export async function fleetRun(opts: { members: number; timers: string; idleWind
       windowS: secs,
       cpuPctPerAgent: { median: median(cpu), max: Math.max(...cpu) },
       rssMiBPerAgent: { median: median(rss), max: Math.max(...rss) },
+      rssSplitMiBPerAgent: { anon: median(rssAnon), file: median(rssFile) },
       bareNode: { cpuPct: b0 && b1 ? ((b1.cpuS - b0.cpuS) / secs) * 100 : NaN, rssMiB: b1?.rssMiB ?? NaN },
       termChanges,
       msgsPerSecPerAgent: { out: median(out) / secs, in: median(inn) / secs },
       bytesPerSecPerAgentOut: bytesOut,
     };
-    log(`  idle ${opts.members} × ${opts.timers} over ${Math.round(secs)} s: CPU ${median(cpu).toFixed(2)} % per agent (bare node ${run.idle.bareNode.cpuPct.toFixed(2)} %), RSS ${median(rss).toFixed(1)} MiB (bare node ${run.idle.bareNode.rssMiB.toFixed(1)}), term changes ${termChanges}, msgs/s out ${run.idle.msgsPerSecPerAgent.out.toFixed(1)} in ${run.idle.msgsPerSecPerAgent.in.toFixed(1)}`);
+    log(`  idle ${opts.members} × ${opts.timers} over ${Math.round(secs)} s: CPU ${median(cpu).toFixed(2)} % per agent (bare node ${run.idle.bareNode.cpuPct.toFixed(2)} %), RSS ${median(rss).toFixed(1)} MiB (anon ${median(rssAnon).toFixed(1)}, file ${median(rssFile).toFixed(1)}; bare node ${run.idle.bareNode.rssMiB.toFixed(1)}), term changes ${termChanges}, msgs/s out ${run.idle.msgsPerSecPerAgent.out.toFixed(1)} in ${run.idle.msgsPerSecPerAgent.in.toFixed(1)}`);
     return run;
   } finally {
     bare?.kill('SIGKILL');

@@ -3,8 +3,8 @@
  * with its baseline, written to BENCHMARKS.md (table, machine, command) and optionally
  * to JSON. Usage: npm run bench -- [--quick] [--json FILE] [--out BENCHMARKS.md] [--only a,b]
  * Sections: broadcast, failover, etcd, votes, formation, idle, scale.
- * Agents run from dist/ (npm run bench builds it first); --cli runs the formation, idle and
- * scale agents from another build instead (e.g. a copy of dist/ from an earlier commit, to
+ * Agents run from dist/ (npm run bench builds it first); --cli runs the failover, formation,
+ * idle and scale agents from another build instead (e.g. a copy of dist/ from an earlier commit, to
  * compare before and after on the same machine, runs alternated).
  */
 import { execSync } from 'node:child_process';
@@ -79,7 +79,7 @@ if (want('failover')) {
   const ts = performance.now();
   log('failover, 5 agents, every preset');
   const fo: FailoverSeries[] = [];
-  for (const timers of ['riaps', 'lan', 'wired', 'slow']) fo.push(...(await failoverSeries({ timers, members: 5, signals: ['SIGKILL', 'SIGSTOP', 'SIGTERM'], trials: P.foTrials, log })));
+  for (const timers of ['riaps', 'lan', 'wired', 'slow']) fo.push(...(await failoverSeries({ timers, members: 5, signals: ['SIGKILL', 'SIGSTOP', 'SIGTERM'], trials: P.foTrials, log, ...cli })));
   results['failover'] = fo;
   sectionS['failover'] = (performance.now() - ts) / 1000;
 }

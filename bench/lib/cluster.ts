@@ -211,15 +211,19 @@ export class BenchCluster {
   }
 }
 
-/** CPU seconds (user + system) and RSS of a process, from /proc (Linux). */
-export function procStat(pid: number): { cpuS: number; rssMiB: number } | null {
+/**
+ * CPU seconds (user + system) and RSS of a process, from /proc (Linux). RSS split as the
+ * kernel counts it: anonymous (heaps, stacks: this process's own) and file-backed (the
+ * node binary's and libraries' code pages, which every Node process on the machine shares).
+ */
+export function procStat(pid: number): { cpuS: number; rssMiB: number; rssAnonMiB: number; rssFileMiB: number } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-    return { cpuS: ticks / CLK_TCK, rssMiB: rss };
+    const kib = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
+    return { cpuS: ticks / CLK_TCK, rssMiB: kib('VmRSS'), rssAnonMiB: kib('RssAnon'), rssFileMiB: kib('RssFile') };
   } catch {
     return null;
   }
