@@ -5,7 +5,7 @@
 import { accessSync, closeSync, constants as fsConstants, fsyncSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { ClockPolicyError, validateClockPolicy, type ClockPolicy } from '../hw/action-guard.js';
 import { boardAtStart } from '../hw/board.js';
 import { chooseAutoPreset } from '../hw/timer-policy.js';
@@ -390,6 +390,16 @@ function list(v: unknown, field: string): unknown[] {
 }
 
 /** Read and validate a YAML config file; `flags` (from the CLI) override its fields. */
+/**
+ * The YAML parser, loaded on the first config file: an agent started from flags alone
+ * never pays for it (~3 MiB of RSS). Synchronous (createRequire), as loadConfig is.
+ */
+let yamlParse: ((text: string) => unknown) | null = null;
+function parseYaml(text: string): unknown {
+  yamlParse ??= (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse;
+  return yamlParse(text);
+}
+
 export function loadConfig(file: string | null, flags: Raw = {}): AgentConfig {
   let raw: Raw = {};
   let baseDir = process.cwd();

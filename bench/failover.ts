@@ -8,7 +8,7 @@
  * - SIGTERM: a graceful leave (the leader hands over).
  * Time: from the signal to the last survivor's `leaderElected` for the new leader, read
  * from every survivor's /events (wall clock, one machine), so status polling adds nothing.
- * Usage: npx tsx bench/failover.ts [--members 5] [--trials 5] [--timers riaps]
+ * Usage: npx tsx bench/failover.ts [--members 5] [--trials 5] [--timers riaps] [--signals SIGSTOP] [--cli FILE]
  * (needs `npm run build`: agents run from dist/).
  */
 import { parseArgs } from 'node:util';
@@ -68,9 +68,9 @@ export async function failoverTrial(c: BenchCluster, signal: FailSignal, n: numb
   return ms;
 }
 
-export async function failoverSeries(opts: { timers: string; members: number; signals: FailSignal[]; trials: number; log?: (s: string) => void }): Promise<FailoverSeries[]> {
+export async function failoverSeries(opts: { timers: string; members: number; signals: FailSignal[]; trials: number; cli?: string; log?: (s: string) => void }): Promise<FailoverSeries[]> {
   const log = opts.log ?? (() => {});
-  const c = await BenchCluster.start({ members: opts.members, timers: opts.timers, prefix: 'fo' });
+  const c = await BenchCluster.start({ members: opts.members, timers: opts.timers, prefix: 'fo', ...(opts.cli ? { cli: opts.cli } : {}), ...(opts.log ? { log: opts.log } : {}) });
   const hb = heartbeatOf(opts.timers);
   const out = new Map<FailSignal, { ms: number[]; failed: number }>(opts.signals.map((s) => [s, { ms: [], failed: 0 }]));
   try {
@@ -91,7 +91,7 @@ export async function failoverSeries(opts: { timers: string; members: number; si
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { members: { type: 'string', default: '5' }, trials: { type: 'string', default: '5' }, timers: { type: 'string', default: 'riaps' }, signals: { type: 'string', default: 'SIGKILL,SIGSTOP,SIGTERM' } } });
-  const series = await failoverSeries({ timers: values.timers!, members: Number(values.members), trials: Number(values.trials), signals: values.signals!.split(',') as FailSignal[], log: (s) => console.log(s) });
+  const { values } = parseArgs({ options: { members: { type: 'string', default: '5' }, trials: { type: 'string', default: '5' }, timers: { type: 'string', default: 'riaps' }, signals: { type: 'string', default: 'SIGKILL,SIGSTOP,SIGTERM' }, cli: { type: 'string' } } });
+  const series = await failoverSeries({ timers: values.timers!, members: Number(values.members), trials: Number(values.trials), signals: values.signals!.split(',') as FailSignal[], ...(values.cli ? { cli: values.cli } : {}), log: (s) => console.log(s) });
   for (const s of series) console.log(`${s.signal} ${s.timers} ${s.members} agents: p50 ${Math.round(s.summary.p50)} ms, p99 ${Math.round(s.summary.p99)} ms, max ${Math.round(s.summary.max)} ms (n=${s.summary.n}, ${s.failed} failed)`);
 }

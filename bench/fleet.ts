@@ -6,7 +6,7 @@
  *   alongside (the floor any Node agent pays), and spurious elections while idle;
  * - at 5, 25, 50 members: formation, idle CPU, and heartbeat traffic (messages/s per
  *   agent from the transport counters; bytes from the encoded heartbeat sizes).
- * Usage: npx tsx bench/fleet.ts [--sizes 5,25,50] [--window 20]
+ * Usage: npx tsx bench/fleet.ts [--sizes 5,25,50] [--window 20] [--timers riaps] [--cli dist/agent/cli.js]
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,8 @@ export interface FleetRun {
     windowS: number;
     cpuPctPerAgent: { median: number; max: number };
     rssMiBPerAgent: { median: number; max: number };
+    /** RSS split: anonymous (the agent's own heap and stacks) and file-backed (shared code pages). */
+    rssSplitMiBPerAgent?: { anon: number; file: number };
     bareNode: { cpuPct: number; rssMiB: number };
     /** Term changes seen while idle (should be 0). */
     termChanges: number;
@@ -50,16 +52,14 @@ function heartbeatBytes(members: number): { member: number; leader: number } {
   return { member, leader };
 }
 
-export async function fleetRun(opts: { members: number; timers: string; idleWindowS?: number; log?: (s: string) => void }): Promise<FleetRun> {
+export async function fleetRun(opts: { members: number; timers: string; idleWindowS?: number; cli?: string; log?: (s: string) => void }): Promise<FleetRun> {
   const log = opts.log ?? (() => {});
-  const t0 = performance.now();
-  const c = await BenchCluster.start({ members: opts.members, timers: opts.timers, prefix: 'fl', minSize: Math.min(3, opts.members) });
+  const c = await BenchCluster.start({ members: opts.members, timers: opts.timers, prefix: 'fl', minSize: Math.min(3, opts.members), ...(opts.cli ? { cli: opts.cli } : {}), log });
   const bare = opts.idleWindowS ? spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' }) : null;
   try {
-    const ready = await c.waitReady(120_000, c.agents);
-    const startupMs = ready === null ? null : performance.now() - t0;
+    const startupMs = c.startupMs; // null: not every agent answered within the start timeout
     const tReady = performance.now();
-    const formed = await c.waitForLeader(opts.members > 30 ? 300_000 : 180_000, { members: opts.members, among: c.agents, pollMs: 50 });
+    const formed = startupMs === null ? null : await c.waitForLeader(opts.members > 30 ? 300_000 : 180_000, { members: opts.members, among: c.agents, pollMs: 50 });
     const formationMs = formed ? performance.now() - tReady : null;
     log(`  fleet ${opts.members} × ${opts.timers}: start-up ${startupMs === null ? '–' : Math.round(startupMs)} ms, formation ${formationMs === null ? '–' : Math.round(formationMs)} ms`);
     const run: FleetRun = { members: opts.members, timers: opts.timers, startupMs, formationMs };
@@ -77,6 +77,8 @@ export async function fleetRun(opts: { members: number; timers: string; idleWind
     const st1 = await Promise.all(c.agents.map((a) => c.status(a)));
     const cpu = pids.map((_, i) => (p0[i] && p1[i] ? ((p1[i]!.cpuS - p0[i]!.cpuS) / secs) * 100 : NaN)).filter(Number.isFinite);
     const rss = p1.map((p) => p?.rssMiB ?? NaN).filter(Number.isFinite);
+    const rssAnon = p1.map((p) => p?.rssAnonMiB ?? NaN).filter(Number.isFinite);
+    const rssFile = p1.map((p) => p?.rssFileMiB ?? NaN).filter(Number.isFinite);
     const terms0 = st0.map((s) => groupOf(s, c.group)?.term ?? -1);
     const terms1 = st1.map((s) => groupOf(s, c.group)?.term ?? -1);
     const termChanges = Math.max(0, ...terms1.map((t, i) => t - terms0[i]!));
@@ -91,12 +93,13 @@ export async function fleetRun(opts: { members: number; timers: string; idleWind
       windowS: secs,
       cpuPctPerAgent: { median: median(cpu), max: Math.max(...cpu) },
       rssMiBPerAgent: { median: median(rss), max: Math.max(...rss) },
+      rssSplitMiBPerAgent: { anon: median(rssAnon), file: median(rssFile) },
       bareNode: { cpuPct: b0 && b1 ? ((b1.cpuS - b0.cpuS) / secs) * 100 : NaN, rssMiB: b1?.rssMiB ?? NaN },
       termChanges,
       msgsPerSecPerAgent: { out: median(out) / secs, in: median(inn) / secs },
       bytesPerSecPerAgentOut: bytesOut,
     };
-    log(`  idle ${opts.members} × ${opts.timers} over ${Math.round(secs)} s: CPU ${median(cpu).toFixed(2)} % per agent (bare node ${run.idle.bareNode.cpuPct.toFixed(2)} %), RSS ${median(rss).toFixed(1)} MiB (bare node ${run.idle.bareNode.rssMiB.toFixed(1)}), term changes ${termChanges}, msgs/s out ${run.idle.msgsPerSecPerAgent.out.toFixed(1)} in ${run.idle.msgsPerSecPerAgent.in.toFixed(1)}`);
+    log(`  idle ${opts.members} × ${opts.timers} over ${Math.round(secs)} s: CPU ${median(cpu).toFixed(2)} % per agent (bare node ${run.idle.bareNode.cpuPct.toFixed(2)} %), RSS ${median(rss).toFixed(1)} MiB (anon ${median(rssAnon).toFixed(1)}, file ${median(rssFile).toFixed(1)}; bare node ${run.idle.bareNode.rssMiB.toFixed(1)}), term changes ${termChanges}, msgs/s out ${run.idle.msgsPerSecPerAgent.out.toFixed(1)} in ${run.idle.msgsPerSecPerAgent.in.toFixed(1)}`);
     return run;
   } finally {
     bare?.kill('SIGKILL');
@@ -105,9 +108,9 @@ export async function fleetRun(opts: { members: number; timers: string; idleWind
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10' }, window: { type: 'string', default: '20' }, timers: { type: 'string', default: 'riaps' } } });
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10' }, window: { type: 'string', default: '20' }, timers: { type: 'string', default: 'riaps' }, cli: { type: 'string' } } });
   for (const n of values.sizes!.split(',').map(Number)) {
-    const r = await fleetRun({ members: n, timers: values.timers!, idleWindowS: Number(values.window), log: (s) => console.log(s) });
+    const r = await fleetRun({ members: n, timers: values.timers!, idleWindowS: Number(values.window), ...(values.cli ? { cli: values.cli } : {}), log: (s) => console.log(s) });
     console.log(JSON.stringify(r));
   }
 }

@@ -3,7 +3,9 @@
  * with its baseline, written to BENCHMARKS.md (table, machine, command) and optionally
  * to JSON. Usage: npm run bench -- [--quick] [--json FILE] [--out BENCHMARKS.md] [--only a,b]
  * Sections: broadcast, failover, etcd, votes, formation, idle, scale.
- * Agents run from dist/ (npm run bench builds it first).
+ * Agents run from dist/ (npm run bench builds it first); --cli runs the failover, formation,
+ * idle and scale agents from another build instead (e.g. a copy of dist/ from an earlier commit, to
+ * compare before and after on the same machine, runs alternated).
  */
 import { execSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -23,11 +25,12 @@ const NOTES = [
   '- **Broadcast gap.** A CPU profile of the 100 B run (BENCH_PROFILE_DIR=dir npx tsx bench/broadcast.ts profiles each measured run) shows where a Cohort message goes beyond what raw zeromq.js does: the envelope encode with validation (protobufjs + the wire rules, ~15-20 % of the sender), the core step and driver (~5 %), the event and delivery path (~5 %), garbage collection of the per-message objects (~7 %); the receiver spends ~14 % in decode and validation. The zeromq.js send/receive calls themselves (the same as the baseline\'s) are the rest. The /events log no longer decodes payloads per message (previews are rendered when /events is read), and an agent\'s own broadcasts looped back by its bus are recognised by their first bytes and never decoded.',
   '- **Before this work** (issue 13, same kind of machine): 100 B broadcast 0.19× raw, 4 KiB 0.28×, latency 1.94×; leader SIGKILL → all survivors agree, RIAPS timers, 5 members: 1011 ms; idle at 10 members 1.08 % of a core and 66 MiB per agent; votes across processes 7 ms (over HTTP).',
   '- **Failover.** A crash fails over on the connection-closed hint (GroupMember.peerClosed; docs/protocol.md), independent of the timers; silence (SIGSTOP) still waits for the election timeout, within each preset\'s bound (electionMax plus a round trip). The `wired` preset is for fast wired LANs.',
-  '- **Idle CPU.** Split by thread (/proc/PID/task): libzmq\'s I/O thread was most of it, from ZMTP heartbeats on both ends of every connection; only the connecting side pings now (the binding side answers and times out on the TTL). The rest is the Node main thread waking for group heartbeats (one per member per heartbeat period, plus the leader\'s and the acks) and its timers.',
-  '- **RSS.** Bare Node is ~40 MiB here; loading zeromq.js and libzmq adds ~10 MiB, the other dependencies ~13 MiB (yaml 3.5, prom-client 3.2, protobufjs 2.2, MessagePack 1.3, pino 0.8, commander 0.5, bonjour-service 0.4), Cohort\'s own code ~2 MiB; the rest is the running heap and socket buffers.',
+  '- **Idle CPU.** Split by thread (/proc/PID/task) at 10 members with the RIAPS timers: the Node main thread is most of it, the libzmq I/O thread ~0.2 % (ZMTP PINGs: only the connecting side pings, one per group heartbeat, plus the group traffic). The main thread used to wake 93 times a second, 100 of them for the event-loop stall timer (perf_hooks.monitorEventLoopDelay at a fixed 10 ms, ~0.35 % of a core by itself); its resolution now follows the groups\' stall budgets (an eighth of upFraction × electionMin: 93 ms with the RIAPS timers, 10 ms with `wired`), 26 wake-ups a second. What is left of the main thread is the group traffic (~11 frames in and 3 out per agent per second: decode, the core step, the acks; ~55 % of its samples in a CPU profile), the status sampling behind /healthz and the progress lines (2 a second, ~4 %), the load sample (1 a second) and garbage collection (~10 %).',
+  '- **RSS.** Bare Node is ~40 MiB here (34 MiB of it file-backed: the node binary\'s code pages, shared by every Node process on the machine). What an agent cannot do without costs ~21 MiB more: a process that only loads zeromq.js, protobufjs, pino, commander and node:http and runs one PUB/SUB pair and an HTTP server measures 61 MiB (anon 17, file 44; loading CommonJS from ES modules and running the compilers touch ~10 MiB more of the node binary). An idle agent is ~67 MiB (anon ~22: the V8 heap, ~11 MiB used, of it ~3 MiB compiled code and bytecode and ~2 MiB module sources, and its young generation; malloc arenas, libzmq\'s buffers and threads). What it does not use at start is no longer loaded: yaml (first config file), prom-client (first /metrics scrape), bonjour-service (mDNS discovery), systeminformation (the board facts come from /etc/os-release, /sys/class/dmi and node:os), MessagePack (first object or event preview): ~4 MiB less in the 10-member bench and ~7 MiB for one agent. The 55 MiB goal is below what those required modules take by themselves; V8 flags would close part of the gap (--max-semi-space-size=1: −2 MiB; --lite-mode: ~53 MiB, but no optimising compiler for the hot path) and are not used.',
 ].join('\n');
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' }, only: { type: 'string' }, 'failover-trials': { type: 'string' }, render: { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' }, only: { type: 'string' }, 'failover-trials': { type: 'string' }, render: { type: 'string' }, cli: { type: 'string' } } });
+const cli = values.cli ? { cli: values.cli } : {};
 const quick = values.quick!;
 const only = values.only ? new Set(values.only.split(',')) : null;
 const want = (s: string) => only === null || only.has(s);
@@ -76,7 +79,7 @@ if (want('failover')) {
   const ts = performance.now();
   log('failover, 5 agents, every preset');
   const fo: FailoverSeries[] = [];
-  for (const timers of ['riaps', 'lan', 'wired', 'slow']) fo.push(...(await failoverSeries({ timers, members: 5, signals: ['SIGKILL', 'SIGSTOP', 'SIGTERM'], trials: P.foTrials, log })));
+  for (const timers of ['riaps', 'lan', 'wired', 'slow']) fo.push(...(await failoverSeries({ timers, members: 5, signals: ['SIGKILL', 'SIGSTOP', 'SIGTERM'], trials: P.foTrials, log, ...cli })));
   results['failover'] = fo;
   sectionS['failover'] = (performance.now() - ts) / 1000;
 }
@@ -99,14 +102,14 @@ if (want('formation')) {
   const ts = performance.now();
   log('formation');
   const runs: FleetRun[] = [];
-  for (let r = 0; r < P.formReps; r++) for (const n of [3, 5, 9]) for (const timers of ['riaps', 'lan']) runs.push(await fleetRun({ members: n, timers, log }));
+  for (let r = 0; r < P.formReps; r++) for (const n of [3, 5, 9]) for (const timers of ['riaps', 'lan']) runs.push(await fleetRun({ members: n, timers, log, ...cli }));
   results['formation'] = runs;
   sectionS['formation'] = (performance.now() - ts) / 1000;
 }
 if (want('idle')) {
   const ts = performance.now();
   log('idle cost, 10 members, default timers (and wired), against bare Node and etcd');
-  results['idle'] = [await fleetRun({ members: 10, timers: 'riaps', idleWindowS: P.idleS, log }), await fleetRun({ members: 10, timers: 'wired', idleWindowS: P.idleS, log })];
+  results['idle'] = [await fleetRun({ members: 10, timers: 'riaps', idleWindowS: P.idleS, log, ...cli }), await fleetRun({ members: 10, timers: 'wired', idleWindowS: P.idleS, log, ...cli })];
   results['etcdIdle'] = await etcdIdle(P.idleS * 1000, procStat);
   sectionS['idle'] = (performance.now() - ts) / 1000;
 }
@@ -114,7 +117,7 @@ if (want('scale')) {
   const ts = performance.now();
   log('scale: 5, 25, 50 members');
   const runs: FleetRun[] = [];
-  for (const n of P.scale) runs.push(await fleetRun({ members: n, timers: 'riaps', idleWindowS: P.scaleS, log }));
+  for (const n of P.scale) runs.push(await fleetRun({ members: n, timers: 'riaps', idleWindowS: P.scaleS, log, ...cli }));
   results['scale'] = runs;
   sectionS['scale'] = (performance.now() - ts) / 1000;
 }

@@ -43,7 +43,7 @@
 import { createSocket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { networkInterfaces as osNetworkInterfaces, type NetworkInterfaceInfo } from 'node:os';
-import { Bonjour, type Browser, type Service } from 'bonjour-service';
+import type { Bonjour, Browser, Service } from 'bonjour-service';
 import type { Logger } from 'pino';
 import type { Discovery, DiscoveryEventMap, PeerAdvert } from './discovery.js';
 import { parsePeerEndpoint } from './peer-endpoint.js';
@@ -378,6 +378,8 @@ export class MdnsDiscovery extends EventEmitter<DiscoveryEventMap> implements Di
   }
 
   async start(self: PeerAdvert): Promise<void> {
+    // Loaded here, not at the top: an agent with static peers never loads the mDNS stack.
+    const { Bonjour } = await import('bonjour-service');
     if (this.bonjour) throw new Error('MdnsDiscovery already started');
     const txt = buildTxt(self);
     const busPort = Number(txt.bus);

@@ -1,8 +1,11 @@
 /**
  * What board this is: the device-tree model (every ARM board with a device tree names
- * itself there, e.g. "BeagleBone Black" or "Raspberry Pi 5 Model B Rev 1.0"), and the
- * CPU and OS facts from `systeminformation`. Read once, asynchronously and with a
- * timeout: systeminformation shells out and takes tens to hundreds of milliseconds.
+ * itself there, e.g. "BeagleBone Black" or "Raspberry Pi 5 Model B Rev 1.0"), else the
+ * DMI system model (x86), and the CPU and OS facts. On Linux they are read from the files
+ * the kernel and the distribution keep (/etc/os-release, /sys/class/dmi/id) and from
+ * node:os: a few small reads. `systeminformation` is the fallback elsewhere: it shells out,
+ * takes tens to hundreds of milliseconds, and loading it costs an agent ~4 MiB of RSS for
+ * four facts. Read once, asynchronously and with a timeout.
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -15,14 +18,52 @@ export interface BoardInfo {
   cores: number;
   cpu: { brand: string; speedGHz: number | null };
   os: { distro: string; release: string; kernel: string };
-  /** Where `model` came from. */
-  modelSource: 'device-tree' | 'systeminformation' | 'none';
+  /** Where `model` came from ('system': DMI on Linux, systeminformation elsewhere). */
+  modelSource: 'device-tree' | 'system' | 'none';
 }
 
 export interface BoardSources {
   deviceTreeModel(): Promise<string | null>;
-  /** systeminformation's cpu/osInfo/system, or null when it is not installed or fails. */
+  /** CPU, OS and system model, or null when they cannot be read. */
   systemInfo(): Promise<{ brand: string; speedGHz: number | null; distro: string; release: string; kernel: string; systemModel: string } | null>;
+}
+
+/** `KEY=value` / `KEY="value"` lines of an os-release file. */
+export function parseOsRelease(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (!m) continue;
+    let v = m[2]!.trim();
+    if (/^(["']).*\1$/.test(v)) v = v.slice(1, -1).replace(/\\(["'$`\\])/g, '$1');
+    out[m[1]!] = v;
+  }
+  return out;
+}
+
+const readTrimmed = async (file: string): Promise<string | null> => {
+  try {
+    return (await readFile(file, 'utf8')).replace(/\0+$/, '').trim() || null;
+  } catch {
+    return null;
+  }
+};
+
+/** The Linux files (null when /etc/os-release is not there: not Linux, or a bare system). */
+async function linuxSystemInfo(): ReturnType<BoardSources['systemInfo']> {
+  const release = (await readTrimmed('/etc/os-release')) ?? (await readTrimmed('/usr/lib/os-release'));
+  if (release === null) return null;
+  const r = parseOsRelease(release);
+  const cpu = os.cpus()[0];
+  const [vendor, product] = await Promise.all([readTrimmed('/sys/class/dmi/id/sys_vendor'), readTrimmed('/sys/class/dmi/id/product_name')]);
+  return {
+    brand: cpu?.model.trim() || 'unknown',
+    speedGHz: cpu && cpu.speed > 0 ? cpu.speed / 1000 : null,
+    distro: r.NAME ?? r.ID ?? os.type(),
+    release: r.VERSION_ID ?? r.BUILD_ID ?? '',
+    kernel: os.release(),
+    systemModel: [vendor, product].filter((x) => x && !/^(to be filled|default string|system product name|not specified)/i.test(x)).join(' '),
+  };
 }
 
 export const defaultBoardSources: BoardSources = {
@@ -36,6 +77,8 @@ export const defaultBoardSources: BoardSources = {
   },
   async systemInfo() {
     try {
+      const linux = await linuxSystemInfo();
+      if (linux) return linux;
       const si = await import('systeminformation');
       const [cpu, osInfo, system] = await Promise.all([si.cpu(), si.osInfo(), si.system()]);
       const systemModel = [system.manufacturer, system.model].filter((s) => s && s.trim() !== '').join(' ');
@@ -60,7 +103,7 @@ export async function readBoard(sources: BoardSources = defaultBoardSources, tim
   const model = dt ?? (si?.systemModel || null);
   return {
     model: model ?? 'unknown',
-    modelSource: dt ? 'device-tree' : model ? 'systeminformation' : 'none',
+    modelSource: dt ? 'device-tree' : model ? 'system' : 'none',
     arch: os.arch(),
     cores: os.availableParallelism?.() ?? os.cpus().length,
     cpu: { brand: si?.brand ?? os.cpus()[0]?.model ?? 'unknown', speedGHz: si?.speedGHz ?? null },

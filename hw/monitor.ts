@@ -75,6 +75,17 @@ export class HardwareMonitor {
     });
   }
 
+  /**
+   * The event-loop delay histogram's resolution, ms: the finest stall it can time, and one
+   * wake-up per period (see hw/load.ts, stallResolutionFor). Applied from the next sample.
+   */
+  setStallResolution(ms: number): void {
+    this.sampler.setResolution(ms);
+  }
+  stallResolution(): number {
+    return this.sampler.resolutionMs;
+  }
+
   onSample(fn: (s: LoadSample) => void): void {
     this.sampleListeners.push(fn);
   }

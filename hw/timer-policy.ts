@@ -80,6 +80,15 @@ export class TimerAdaptation {
     this.reasonNow = this.opts.enabled ? `${baseReason}; no stalls seen` : `${baseReason}; adaptation off`;
   }
 
+  /**
+   * The shortest stall this adaptation must be able to time: one that scales the timers up
+   * from scale 1 (upFraction × electionMin). The hardware monitor samples the event loop
+   * finely enough for the tightest budget of its members (hw/load.ts stallResolutionFor).
+   */
+  stallBudgetMs(): number {
+    return this.opts.upFraction * this.base.electionMin;
+  }
+
   profile(): TimerProfile {
     return { base: { ...this.base }, scale: this.scaleNow, timers: scaleTimers(this.base, this.scaleNow), health: this.healthNow, reason: this.reasonNow };
   }

@@ -21,7 +21,7 @@ import { MAX_EPOCH_MS, MAX_POLL_TIMEOUT_MS } from '../core/limits.js';
 import type { Group } from '../api/group.js';
 import type { Agent } from '../runtime/agent.js';
 import { GroupWatch } from '../group-watch.js';
-import { agentMetrics } from './metrics.js';
+import type { Registry } from 'prom-client';
 
 export const AGENT_COMPONENT = 'agent';
 const MAX_BODY = 64 * 1024;
@@ -98,7 +98,11 @@ function controlGroup(agent: Agent, type: string, instance: string, component: u
 }
 
 export async function startHttpServer(agent: Agent, hostPort: string, opts: HttpServerOptions = {}): Promise<{ server: Server; url: string }> {
-  const registry = agentMetrics(agent);
+  // prom-client and the metric definitions load on the first scrape: an agent nobody
+  // scrapes never pays for them (~4 MiB of RSS). The counters are read from the agent's
+  // status at each scrape, so nothing is missed before the first one.
+  let registry: Promise<Registry> | null = null;
+  const metrics = () => (registry ??= import('./metrics.js').then((m) => m.agentMetrics(agent)));
   const ownWatch = opts.watch === undefined;
   const watch = opts.watch ?? new GroupWatch(agent).start();
   const middleware = opts.middleware ?? [];
@@ -118,7 +122,10 @@ export async function startHttpServer(agent: Agent, hostPort: string, opts: Http
       const h = watch.health();
       return reply(res, h.healthy ? 200 : 503, h);
     }
-    if (req.method === 'GET' && path === '/metrics') return reply(res, 200, await registry.metrics(), registry.contentType);
+    if (req.method === 'GET' && path === '/metrics') {
+      const r = await metrics();
+      return reply(res, 200, await r.metrics(), r.contentType);
+    }
     if (req.method === 'GET' && path === '/events') {
       const after = url.searchParams.get('after') ?? '0';
       if (!/^\d{1,15}$/.test(after)) throw new BadArgumentsError(`after must be an event sequence number (a whole number >= 0), got ${JSON.stringify(after)}`);

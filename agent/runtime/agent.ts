@@ -29,6 +29,7 @@ import { MemberDriver } from './member-driver.js';
 import { PROTOCOL_VERSION } from '../core/messages.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import { HardwareMonitor, type HardwareStatus } from '../../hw/monitor.js';
+import { stallResolutionFor } from '../../hw/load.js';
 import { onStep as stepDecision, type ClockPolicy } from '../../hw/action-guard.js';
 import { chooseHandover, type AdaptationOptions, type TimerProfile } from '../../hw/timer-policy.js';
 import type { PeerOffset } from '../../hw/group-clock.js';
@@ -426,6 +427,7 @@ export class Agent {
     this.transport.subscribe(name);
     this.transport.subscribe(directedBusTopic(name, core.id));
     this.followGroupTimers(firstMember);
+    this.followStallBudgets();
     const probeMs = this.probeMs(timers);
     this.log.info({ group: name, member: core.id, minSize, timers, probeMs }, 'joined group');
     // Start on the next turn at the earliest, so the caller can attach listeners and see its
@@ -472,6 +474,7 @@ export class Agent {
         h.driver.close();
         this.hosted.delete(key);
         this.refreshOwnEchoes();
+        this.followStallBudgets();
         const name = h.driver.core.group;
         this.unsubscribeMember(h);
         this.log.info({ group: name, member: h.driver.core.id }, 'left group');
@@ -684,6 +687,7 @@ export class Agent {
     h.driver.close();
     if (this.hosted.get(key) === h) this.hosted.delete(key);
     this.refreshOwnEchoes();
+    this.followStallBudgets();
     this.unsubscribeMember(h);
     h.onLeft?.();
   }
@@ -732,6 +736,15 @@ export class Agent {
     } catch (err) {
       this.log.warn({ err, heartbeat: hb }, 'could not apply the transport heartbeat for these timers; keeping the old one');
     }
+  }
+
+  /**
+   * The event-loop delay histogram times stalls to a resolution that suits the tightest
+   * stall budget of the members hosted (hw/load.ts stallResolutionFor): finer costs a
+   * wake-up per period for nothing (at a fixed 10 ms it was most of an idle agent's CPU).
+   */
+  private followStallBudgets(): void {
+    this.hardware?.setStallResolution(stallResolutionFor([...this.hosted.values()].map((h) => h.hw.adaptation.stallBudgetMs())));
   }
 
   /** Sends for a member. Never throws: an envelope that cannot be encoded is counted and dropped. */

@@ -9,7 +9,11 @@
  * oldest entries' bytes are let go and show as `<N bytes>`, so a fast stream of large
  * messages neither pins memory nor costs a preview per message.
  */
-import { decode } from '@msgpack/msgpack';
+import { createRequire } from 'node:module';
+
+/** MessagePack for previews, loaded when the log is first read with bytes in it, not at start. */
+let msgpack: typeof import('@msgpack/msgpack') | null = null;
+const decode = (bytes: Uint8Array): unknown => (msgpack ??= createRequire(import.meta.url)('@msgpack/msgpack') as typeof import('@msgpack/msgpack')).decode(bytes);
 
 export interface LoggedEvent {
   seq: number;

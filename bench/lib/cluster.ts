@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentStatus } from '../../agent/runtime/agent.js';
 import type { LoggedEvent } from '../../agent/runtime/event-log.js';
-import { freePort, sleep } from './stats.js';
+import { freePorts } from '../../agent/free-port.js';
+import { sleep } from './stats.js';
 
 export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const DIST_CLI = join(REPO, 'dist/agent/cli.js');
@@ -23,6 +24,23 @@ export interface BenchAgent {
   proc: ChildProcess | null;
   alive: boolean;
   args: string[];
+}
+
+export interface ClusterOptions {
+  members: number;
+  timers: string;
+  minSize?: number;
+  group?: string;
+  autoVote?: 'yes' | 'no' | 'abstain';
+  prefix?: string;
+  extraArgs?: string[];
+  nodeArgs?: string[];
+  /** The CLI the agents run (default dist/agent/cli.js). */
+  cli?: string;
+  /** Starts tried when a port is taken (default 4). */
+  attempts?: number;
+  readyTimeoutMs?: number;
+  log?: (s: string) => void;
 }
 
 const all = new Set<BenchCluster>();
@@ -43,28 +61,70 @@ export class BenchCluster {
     all.add(this);
   }
 
-  static async start(opts: { members: number; timers: string; minSize?: number; group?: string; autoVote?: 'yes' | 'no' | 'abstain'; prefix?: string; extraArgs?: string[]; nodeArgs?: string[] }): Promise<BenchCluster> {
-    const group = opts.group ?? 'Bench.g';
-    const c = new BenchCluster(group);
+  /**
+   * Spawn the agents and wait until every one answers /status. An agent that exits at
+   * start-up because a port was taken after it was picked ("already in use") makes the
+   * whole cluster start again on other ports (the peer lists name every bus port), up to
+   * `attempts` times, so a lost port costs a retry, not an empty benchmark row. Any other
+   * start-up failure is left to the caller (waitReady times out; startupMs stays null).
+   */
+  static async start(opts: ClusterOptions): Promise<BenchCluster> {
+    const attempts = opts.attempts ?? 4;
+    for (let attempt = 1; ; attempt++) {
+      const c = new BenchCluster(opts.group ?? 'Bench.g');
+      c.spawnAll(opts, await freePorts(2 * opts.members));
+      const outcome = await c.settle(opts.readyTimeoutMs ?? 120_000);
+      if (outcome !== 'port-taken' || attempt >= attempts) return c;
+      opts.log?.(`  a port was taken before an agent bound it: starting the cluster again on other ports (attempt ${attempt + 1})`);
+      await c.stop();
+    }
+  }
+
+  /** Spawn → every agent answering /status (ms), of the start that was kept; null if it never got there. */
+  startupMs: number | null = null;
+  private spawnedAt = 0;
+  private portTaken = false;
+
+  private spawnAll(opts: ClusterOptions, ports: number[]): void {
     const n = opts.members;
-    const buses = await Promise.all(Array.from({ length: n }, freePort));
-    const https = await Promise.all(Array.from({ length: n }, freePort));
+    const buses = ports.slice(0, n);
+    const https = ports.slice(n);
     const peers = buses.map((p) => `127.0.0.1:${p}`).join(',');
+    this.spawnedAt = performance.now();
     for (let i = 0; i < n; i++) {
       const node = `${opts.prefix ?? 'bn'}${i + 1}`;
-      const args = [...(opts.nodeArgs ?? []), DIST_CLI, 'agent', '--node', node, '--group', group, '--min-size', String(opts.minSize ?? Math.floor(n / 2) + 1), '--bus-port', String(buses[i]),
-        '--peers', peers, '--http', `127.0.0.1:${https[i]}`, '--timers', opts.timers, '--auto-vote', opts.autoVote ?? 'yes', '--state-dir', c.stateDir, '--log-level', 'error', ...(opts.extraArgs ?? [])];
+      const args = [...(opts.nodeArgs ?? []), opts.cli ?? DIST_CLI, 'agent', '--node', node, '--group', this.group, '--min-size', String(opts.minSize ?? Math.floor(n / 2) + 1), '--bus-port', String(buses[i]),
+        '--peers', peers, '--http', `127.0.0.1:${https[i]}`, '--timers', opts.timers, '--auto-vote', opts.autoVote ?? 'yes', '--state-dir', this.stateDir, '--log-level', 'error', ...(opts.extraArgs ?? [])];
       const a: BenchAgent = { i, node, http: `http://127.0.0.1:${https[i]}`, proc: null, alive: false, args };
-      c.agents.push(a);
-      c.spawn(a);
+      this.agents.push(a);
+      this.spawn(a);
     }
-    return c;
+  }
+
+  /** Until all answer /status ('ready'), one could not bind its port ('port-taken'), or the timeout. */
+  private async settle(timeoutMs: number): Promise<'ready' | 'port-taken' | 'timeout'> {
+    const t0 = performance.now();
+    while (performance.now() - t0 < timeoutMs) {
+      if (this.portTaken) return 'port-taken';
+      const st = await Promise.all(this.agents.map((a) => this.status(a)));
+      if (st.every((s) => s !== null)) {
+        this.startupMs = performance.now() - this.spawnedAt;
+        return 'ready';
+      }
+      await sleep(20);
+    }
+    return this.portTaken ? 'port-taken' : 'timeout';
   }
 
   private spawn(a: BenchAgent): void {
-    const proc = spawn(process.execPath, a.args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NO_PRETTY_LOGS: '1' } });
+    const proc = spawn(process.execPath, a.args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_PRETTY_LOGS: '1' } });
     a.proc = proc;
     a.alive = true;
+    // The agents' stderr still reaches ours; a line about a taken port is noted.
+    proc.stderr!.on('data', (d: Buffer) => {
+      process.stderr.write(d);
+      if (/already in use/.test(d.toString())) this.portTaken = true;
+    });
     proc.once('exit', () => { if (a.proc === proc) a.alive = false; });
   }
 
@@ -151,15 +211,19 @@ export class BenchCluster {
   }
 }
 
-/** CPU seconds (user + system) and RSS of a process, from /proc (Linux). */
-export function procStat(pid: number): { cpuS: number; rssMiB: number } | null {
+/**
+ * CPU seconds (user + system) and RSS of a process, from /proc (Linux). RSS split as the
+ * kernel counts it: anonymous (heaps, stacks: this process's own) and file-backed (the
+ * node binary's and libraries' code pages, which every Node process on the machine shares).
+ */
+export function procStat(pid: number): { cpuS: number; rssMiB: number; rssAnonMiB: number; rssFileMiB: number } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-    return { cpuS: ticks / CLK_TCK, rssMiB: rss };
+    const kib = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
+    return { cpuS: ticks / CLK_TCK, rssMiB: kib('VmRSS'), rssAnonMiB: kib('RssAnon'), rssFileMiB: kib('RssFile') };
   } catch {
     return null;
   }

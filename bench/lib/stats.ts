@@ -22,7 +22,8 @@ export function summarize(xs: readonly number[]): Summary {
 }
 
 /** The same helpers the local cluster uses (one place for them). */
-export { freePort, sleep } from '../../agent/local-cluster.js';
+export { sleep } from '../../agent/local-cluster.js';
+export { freePort } from '../../agent/free-port.js';
 
 /** Rounds for a table: 3 significant digits. */
 export function fmt(x: number, digits = 3): string {

@@ -12,10 +12,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePorts } from '../../agent/free-port.js';
 import type { AgentStatus, GroupStatus } from '../../agent/runtime/agent.js';
 import type { LoggedEvent } from '../../agent/runtime/event-log.js';
 
@@ -133,63 +133,7 @@ function killAllChildren(): void {
 
 // ------------------------------------------------------------ small utilities
 
-function canBind(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = createServer();
-    s.once('error', () => res(false));
-    s.listen(port, HOST, () => s.close(() => res(true)));
-  });
-}
-
-/** The kernel's ephemeral port range (ports it hands out for `listen(0)` and outgoing connections). */
-function ephemeralRange(): [number, number] {
-  try {
-    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (lo && hi) return [lo, hi];
-  } catch {
-    // not Linux: assume the IANA range
-  }
-  return [49152, 65535];
-}
-
-const handedOut = new Set<number>();
-
-/**
- * A free loopback TCP port. Picked at random BELOW the kernel's ephemeral range and
- * checked by binding it: the kernel never gives such a port to another socket's
- * `bind(0)` or outgoing connection (the agents' own ZeroMQ links included), so it
- * stays free until the agent binds it, and again when the agent is restarted on it.
- * Falls back to an ephemeral port (bind 0) when there is no room below the range.
- */
-export async function freePort(): Promise<number> {
-  const [lo] = ephemeralRange();
-  const min = 10_000;
-  if (lo - min >= 2000) {
-    for (let attempt = 0; attempt < 200; attempt++) {
-      const port = min + Math.floor(Math.random() * (lo - min));
-      if (handedOut.has(port)) continue;
-      if (await canBind(port)) {
-        handedOut.add(port);
-        return port;
-      }
-    }
-  }
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, HOST, () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('no port'))));
-    });
-  });
-}
-
-/** `count` distinct free ports. */
-export async function freePorts(count: number): Promise<number[]> {
-  const out = new Set<number>();
-  while (out.size < count) out.add(await freePort());
-  return [...out];
-}
+export { freePort, freePorts } from '../../agent/free-port.js';
 
 export function groupOf(status: AgentStatus, group: string, component = 'agent'): GroupStatus | undefined {
   return status.groups.find((g) => g.group === group && g.component === component) ?? (component === 'agent' ? undefined : status.groups.find((g) => g.group === group));

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { freePort } from '../../agent/free-port.js';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import * as zmq from 'zeromq';
@@ -41,15 +41,8 @@ const until = async (what: string, done: () => boolean, poke?: () => void): Prom
 const bytes = (s: string): Buffer => Buffer.from(s);
 const topics = (a: Agent): string[] => a.busIn.map(([topic]) => topic);
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
+/** A port nobody listens on: below the ephemeral range, so no other socket is handed it meanwhile. */
+const closedPort = (): Promise<number> => freePort(HOST);
 
 t.test('start binds both sockets on free ports and reports real endpoints', async (t) => {
   const a = await agent(t, 'a');
