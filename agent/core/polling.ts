@@ -27,10 +27,17 @@ export interface PollRequestOptions {
 /** How long a leader keeps an announced result, to repeat it and to answer late voters. */
 const ANNOUNCED_MS = 120_000;
 
+/**
+ * How long a leader repeats a result on its heartbeats, in its own peerTimeouts: a member whose
+ * paths to the leader all stall for up to this long after the decision (TCP retransmissions
+ * under heavy loss, a starved process) still hears it, whether or not it saw the ballot.
+ */
+const REPEAT_PEER_TIMEOUTS = 2;
+
 export class Polling {
   private readonly ballots = new BallotBook();
   /** Results this member announced as leader, to repeat and to answer members that missed them. */
-  private readonly announced = new Map<string, { result: PollResult; repeats: number; until: number }>();
+  private readonly announced = new Map<string, { result: PollResult; repeats: number; repeatUntil: number; until: number }>();
   private ballotSeq = 0;
 
   constructor(private readonly s: MemberState) {}
@@ -182,13 +189,23 @@ export class Polling {
     });
   }
 
-  onPollResult(result: PollResult, from: MemberId, now: Instant): void {
+  /** `leadsOurTerm`: the sender leads our term (our leader, or the one we just gave up on for silence). */
+  onPollResult(result: PollResult, from: MemberId, now: Instant, leadsOurTerm = false): void {
     if (this.ballots.isFinished(result.ballotId)) return;
     const entry = this.ballots.get(result.ballotId);
     if (!entry) {
-      // A result for a ballot we never saw: remember it so a late ballot is not shown.
-      if (from === this.s.leaderId()) this.ballots.finish(result.ballotId, now.mono);
-      return;
+      // A result for a ballot we never saw (lost, or it came while every path to the leader
+      // stalled): the leader of our term decided it, so deliver it like those that saw the
+      // ballot, and act on it, unless the action's instant has passed (acting late would be
+      // acting at the wrong time). Remembered either way, so a late ballot is not shown.
+      if (!leadsOurTerm) {
+        if (from === this.s.leaderId()) this.ballots.finish(result.ballotId, now.mono);
+        return;
+      }
+      const spec: PollSpec = { ballotId: result.ballotId, topic: result.topic ?? new Uint8Array(0), kind: result.kind, subject: result.subject, when: result.when, timeoutMs: 0 };
+      if (result.subject === 'action' && result.outcome === 'yes' && now.wall >= result.when) return void this.ballots.finish(result.ballotId, now.mono);
+      this.ballots.track({ spec, leader: from, deadline: Infinity, seen: false, voted: false });
+      return this.deliverResult(spec, result.outcome, result.tally, result.reason, now, result.refusals);
     }
     // Only the leader that opened a ballot decides it.
     if (from !== entry.leader) return void this.s.counters.notFromLeader++;
@@ -204,11 +221,14 @@ export class Polling {
 
   // ---------------------------------------------------------------- leader side
 
-  /** A leader repeats results on its heartbeats: twice, and an action's until its instant. */
+  /**
+   * A leader repeats results on its heartbeats: at least twice, for REPEAT_PEER_TIMEOUTS
+   * peerTimeouts after the decision, and an action's until its instant.
+   */
   repeatResults(now: Instant): void {
     for (const a of this.announced.values()) {
       const r = a.result;
-      if (a.repeats > 0 || (r.subject === 'action' && r.outcome !== 'timeout' && now.wall < r.when)) {
+      if (a.repeats > 0 || now.mono < a.repeatUntil || (r.subject === 'action' && r.outcome !== 'timeout' && now.wall < r.when)) {
         a.repeats--;
         this.s.out.broadcast(r);
       }
@@ -281,8 +301,9 @@ export class Polling {
     };
     const refusals = poll.refusals();
     if (refusals.length > 0) result.refusals = refusals;
+    if (poll.spec.subject === 'action' && poll.spec.topic.length > 0) result.topic = poll.spec.topic;
     this.s.out.broadcast(result);
-    this.announced.set(result.ballotId, { result, repeats: 2, until: now.mono + ANNOUNCED_MS });
+    this.announced.set(result.ballotId, { result, repeats: 2, repeatUntil: now.mono + REPEAT_PEER_TIMEOUTS * this.s.timers.peerTimeout, until: now.mono + ANNOUNCED_MS });
     this.onPollResult(result, this.s.id, now);
   }
 }
