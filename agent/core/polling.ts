@@ -81,6 +81,15 @@ export class Polling {
     const t = now.mono;
     for (const entry of this.ballots.dueForResend(t)) this.resendVote(entry, now);
     for (const entry of this.ballots.overdue(t)) {
+      if (!entry.seen && !entry.asking && entry.leader !== null && entry.leader !== this.s.id) {
+        // Our own request, whose ballot never came: the leader may have opened it late (the
+        // request was delayed) and be about to decide it. Ask it instead of guessing; it answers
+        // with the ballot, the result, or (never opened) a timeout it will never open after.
+        entry.asking = true;
+        entry.deadline += this.s.timers.peerTimeout;
+        this.resendVote(entry, now);
+        continue;
+      }
       this.deliverResult(entry.spec, 'timeout', { yes: 0, no: 0, voters: 0 }, 'no result from the leader by the deadline', now);
     }
   }
@@ -162,7 +171,7 @@ export class Polling {
   resendVote(entry: BallotEntry, now: Instant): void {
     entry.resendAt = now.mono + this.resendInterval();
     if (entry.leader === null || entry.leader === this.s.id) return;
-    if (!entry.seen) return this.s.out.sendTo(entry.leader, { type: 'pollRequest', ...entry.spec });
+    if (!entry.seen) return this.s.out.sendTo(entry.leader, { type: 'pollRequest', ...entry.spec, ...(entry.asking ? { timeoutMs: 0 } : {}) });
     this.s.out.sendTo(entry.leader, { type: 'memberVote', ballotId: entry.spec.ballotId, yes: entry.vote ?? false, ...(entry.reason ? { reason: entry.reason } : {}) });
   }
 
@@ -172,8 +181,8 @@ export class Polling {
     const known = this.ballots.get(ballot.ballotId);
     if (known?.seen) return;
     const spec: PollSpec = { ballotId: ballot.ballotId, topic: ballot.topic, kind: ballot.kind, subject: ballot.subject, when: ballot.when, timeoutMs: ballot.timeoutMs };
-    // The requester promised itself a result by its own request time + timeout + grace: never later.
-    const deadline = Math.min(known?.deadline ?? Infinity, now.mono + this.resultWait(spec, ballot.remainingMs, now) + this.resultGrace());
+    // The requester waits like every member: the leader may have opened its request late.
+    const deadline = now.mono + this.resultWait(spec, ballot.remainingMs, now) + this.resultGrace();
     // Not having voted, ask for the result once the leader's deadline has surely passed.
     const resendAt = leader === this.s.id ? undefined : now.mono + ballot.remainingMs + 1;
     this.ballots.track({ spec, leader, deadline, seen: true, voted: false, ...(resendAt !== undefined ? { resendAt } : {}) });
@@ -198,8 +207,9 @@ export class Polling {
       // stalled): the leader of our term decided it, so deliver it like those that saw the
       // ballot, and act on it, unless the action's instant has passed (acting late would be
       // acting at the wrong time). Remembered either way, so a late ballot is not shown.
-      if (!leadsOurTerm) {
-        if (from === this.s.leaderId()) this.ballots.finish(result.ballotId, now.mono);
+      // A timeout for a ballot never seen tells this member nothing: not delivered.
+      if (!leadsOurTerm || result.outcome === 'timeout') {
+        if (from === this.s.leaderId() || leadsOurTerm) this.ballots.finish(result.ballotId, now.mono);
         return;
       }
       const spec: PollSpec = { ballotId: result.ballotId, topic: result.topic ?? new Uint8Array(0), kind: result.kind, subject: result.subject, when: result.when, timeoutMs: 0 };
@@ -238,12 +248,21 @@ export class Polling {
   openPoll(req: PollRequest, requester: MemberId, now: Instant): void {
     const s = this.s;
     const books = s.books();
-    if (!books || books.polls.has(req.ballotId)) return;
+    if (!books) return;
+    const open = books.polls.get(req.ballotId);
+    // A repeated request for an open poll: its requester has not seen the ballot; send it directly.
+    if (open) return void (requester !== s.id && s.out.sendTo(requester, this.ballotOf(open, now)));
     const announced = this.announced.get(req.ballotId);
     if (announced && requester !== s.id) return s.out.sendTo(requester, announced.result);
     if (this.ballots.isFinished(req.ballotId)) return;
     const spec: PollSpec = { ballotId: req.ballotId, topic: req.topic, kind: req.kind, subject: req.subject, when: req.when, timeoutMs: req.timeoutMs };
     const poll = new Poll(spec, requester, s.voterConfig.voters, now.mono + req.timeoutMs);
+    if (req.timeoutMs === 0) {
+      // Its requester stopped waiting for the ballot and asks what became of it: never opened,
+      // so it never will be. Announced as a timeout, which every later copy of the request gets.
+      this.finishPoll(poll, 'timeout', 'the request reached the leader after its requester stopped waiting for the ballot', now);
+      return;
+    }
     if (req.subject === 'action' && req.when < now.wall + req.timeoutMs) {
       const reason = `action instant is ${Math.round(req.when - now.wall)} ms away on the leader's clock, sooner than the poll timeout (${req.timeoutMs} ms)`;
       this.finishPoll(poll, 'timeout', reason, now);
@@ -259,9 +278,13 @@ export class Polling {
   /** Broadcast (again: members that missed it would be owed nothing and could not vote) an open poll's ballot. */
   private broadcastBallot(poll: Poll, now: Instant): Ballot {
     poll.rebroadcastAt = now.mono + this.resendInterval();
-    const ballot: Ballot = { type: 'ballot', ...poll.spec, requester: poll.requester, voters: [...poll.voters], remainingMs: Math.max(0, poll.deadline - now.mono) };
+    const ballot = this.ballotOf(poll, now);
     this.s.out.broadcast(ballot);
     return ballot;
+  }
+
+  private ballotOf(poll: Poll, now: Instant): Ballot {
+    return { type: 'ballot', ...poll.spec, requester: poll.requester, voters: [...poll.voters], remainingMs: Math.max(0, poll.deadline - now.mono) };
   }
 
   countVote(vote: MemberVote, voter: MemberId, now: Instant): void {

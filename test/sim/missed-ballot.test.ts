@@ -73,3 +73,34 @@ t.test('a result that arrives after an action instant is not acted on', async (t
   t.ok(events(sim, 'actionScheduled', R).some((e) => e.event.ballotId === id), 'the others acted');
   t.ok(L, 'leader');
 });
+
+t.test('a requester that hears nothing by its deadline asks the leader, and delivers its result, not a timeout of its own', async (t) => {
+  const { sim, L, R } = setup();
+  // The request reaches the leader, but nothing from the leader reaches the requester for a while
+  // (on the bench: the request came through, then both paths back stalled).
+  sim.cutOneWay(L, R);
+  const id = sim.requestPoll(R, { kind: 'majority', subject: 'value', timeoutMs: 1_000 }) as string;
+  sim.runFor(1_500); // past the requester's deadline (1000 + grace 200 ms)
+  t.same(events(sim, 'voteResult', R).filter((e) => e.event.ballotId === id), [], 'the requester is still waiting (asking the leader)');
+  t.ok(events(sim, 'voteResult').some((e) => e.event.ballotId === id && e.event.outcome === 'yes'), 'the others have yes');
+  sim.heal();
+  sim.runFor(1_500);
+  t.same(events(sim, 'voteResult', R).filter((e) => e.event.ballotId === id).map((e) => e.event.outcome), ['yes'], "the requester delivers the leader's yes, like everyone");
+  t.same(sim.checker.violations.map((v) => `[${v.rule}] ${v.text}`), [], 'no invariant violated');
+  t.ok(L, 'leader');
+});
+
+t.test('a request that reaches the leader only after its requester stopped waiting is never opened: everyone agrees on timeout', async (t) => {
+  const { sim, L, R } = setup();
+  sim.cutOneWay(R, L);
+  const id = sim.requestPoll(R, { kind: 'majority', subject: 'value', timeoutMs: 1_000 }) as string;
+  sim.runFor(1_500);
+  sim.heal();
+  sim.runFor(1_500);
+  const results = events(sim, 'voteResult', R).filter((e) => e.event.ballotId === id);
+  t.same(results.map((e) => [e.event.outcome, e.event.reason]), [['timeout', 'the request reached the leader after its requester stopped waiting for the ballot']], "the requester delivers the leader's timeout");
+  t.same(events(sim, 'voteRequest').filter((e) => e.event.ballotId === id), [], 'no member was shown a ballot');
+  t.same(events(sim, 'voteResult').filter((e) => e.event.ballotId === id && e.id !== R), [], 'the others deliver nothing for a ballot they never saw');
+  t.same(sim.checker.violations.map((v) => `[${v.rule}] ${v.text}`), [], 'no invariant violated');
+  t.ok(L, 'leader');
+});
