@@ -439,6 +439,8 @@ function listOf<V>(item: FieldCodec<V>, what: string): FieldCodec<V[]> {
     encode: (value, path) => check(value, path).map((x, i) => item.encode(x, `${path}[${i}]`)),
   };
 }
+/** A result's topic (added after version 1): empty on the wire means not given. */
+const resultTopic = optional<Uint8Array>(bytes, () => undefined, (w) => (w instanceof Uint8Array || Array.isArray(w)) && w.length === 0);
 const refusals = optional<Refusal[]>(
   listOf(refusal, 'refusals'),
   () => undefined,
@@ -494,6 +496,7 @@ const BODY_FIELDS: { [K in BodyType]: Fields<BodyOf<K>> } = {
     tally,
     reason: freeText,
     refusals,
+    topic: resultTopic,
   },
 };
 

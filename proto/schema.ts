@@ -464,6 +464,10 @@ export const COHORT_SCHEMA: INamespace = {
               "rule": "repeated",
               "type": "Refusal",
               "id": 9
+            },
+            "topic": {
+              "type": "bytes",
+              "id": 10
             }
           }
         }

@@ -239,7 +239,7 @@ export class GroupMember {
       case 'memberVote':
         return s.polls.countVote(body, env.from, now);
       case 'pollResult':
-        return s.polls.onPollResult(body, env.from, now);
+        return s.polls.onPollResult(body, env.from, now, this.fromLeaderOfOurTerm(env));
     }
   }
 

@@ -174,6 +174,8 @@ export interface PollResult {
   reason: string;
   /** The reasons voters gave with their 'no' votes; absent when none did. */
   refusals?: Refusal[];
+  /** An action's topic, so a member that missed the ballot can act on the result (absent: none, or an older leader). */
+  topic?: Uint8Array;
 }
 
 export type Body =

@@ -27,10 +27,17 @@ export interface PollRequestOptions {
 /** How long a leader keeps an announced result, to repeat it and to answer late voters. */
 const ANNOUNCED_MS = 120_000;
 
+/**
+ * How long a leader repeats a result on its heartbeats, in its own peerTimeouts: a member whose
+ * paths to the leader all stall for up to this long after the decision (TCP retransmissions
+ * under heavy loss, a starved process) still hears it, whether or not it saw the ballot.
+ */
+const REPEAT_PEER_TIMEOUTS = 2;
+
 export class Polling {
   private readonly ballots = new BallotBook();
   /** Results this member announced as leader, to repeat and to answer members that missed them. */
-  private readonly announced = new Map<string, { result: PollResult; repeats: number; until: number; voters: ReadonlySet<MemberId>; heard: Map<MemberId, number> }>();
+  private readonly announced = new Map<string, { result: PollResult; repeats: number; repeatUntil: number; until: number; voters: ReadonlySet<MemberId>; heard: Map<MemberId, number> }>();
   private ballotSeq = 0;
 
   constructor(private readonly s: MemberState) {}
@@ -74,6 +81,15 @@ export class Polling {
     const t = now.mono;
     for (const entry of this.ballots.dueForResend(t)) this.resendVote(entry, now);
     for (const entry of this.ballots.overdue(t)) {
+      if (!entry.seen && !entry.asking && entry.leader !== null && entry.leader !== this.s.id) {
+        // Our own request, whose ballot never came: the leader may have opened it late (the
+        // request was delayed) and be about to decide it. Ask it instead of guessing; it answers
+        // with the ballot, the result, or (never opened) a timeout it will never open after.
+        entry.asking = true;
+        entry.deadline += this.s.timers.peerTimeout;
+        this.resendVote(entry, now);
+        continue;
+      }
       this.deliverResult(entry.spec, 'timeout', { yes: 0, no: 0, voters: 0 }, 'no result from the leader by the deadline', now);
     }
   }
@@ -155,7 +171,7 @@ export class Polling {
   resendVote(entry: BallotEntry, now: Instant): void {
     entry.resendAt = now.mono + this.resendInterval();
     if (entry.leader === null || entry.leader === this.s.id) return;
-    if (!entry.seen) return this.s.out.sendTo(entry.leader, { type: 'pollRequest', ...entry.spec });
+    if (!entry.seen) return this.s.out.sendTo(entry.leader, { type: 'pollRequest', ...entry.spec, ...(entry.asking ? { timeoutMs: 0 } : {}) });
     this.s.out.sendTo(entry.leader, { type: 'memberVote', ballotId: entry.spec.ballotId, yes: entry.vote ?? false, ...(entry.reason ? { reason: entry.reason } : {}) });
   }
 
@@ -165,8 +181,8 @@ export class Polling {
     const known = this.ballots.get(ballot.ballotId);
     if (known?.seen) return;
     const spec: PollSpec = { ballotId: ballot.ballotId, topic: ballot.topic, kind: ballot.kind, subject: ballot.subject, when: ballot.when, timeoutMs: ballot.timeoutMs };
-    // The requester promised itself a result by its own request time + timeout + grace: never later.
-    const deadline = Math.min(known?.deadline ?? Infinity, now.mono + this.resultWait(spec, ballot.remainingMs, now) + this.resultGrace());
+    // The requester waits like every member: the leader may have opened its request late.
+    const deadline = now.mono + this.resultWait(spec, ballot.remainingMs, now) + this.resultGrace();
     // Not having voted, ask for the result once the leader's deadline has surely passed.
     const resendAt = leader === this.s.id ? undefined : now.mono + ballot.remainingMs + 1;
     this.ballots.track({ spec, leader, deadline, seen: true, voted: false, ...(resendAt !== undefined ? { resendAt } : {}) });
@@ -182,13 +198,24 @@ export class Polling {
     });
   }
 
-  onPollResult(result: PollResult, from: MemberId, now: Instant): void {
+  /** `leadsOurTerm`: the sender leads our term (our leader, or the one we just gave up on for silence). */
+  onPollResult(result: PollResult, from: MemberId, now: Instant, leadsOurTerm = false): void {
     if (this.ballots.isFinished(result.ballotId)) return;
     const entry = this.ballots.get(result.ballotId);
     if (!entry) {
-      // A result for a ballot we never saw: remember it so a late ballot is not shown.
-      if (from === this.s.leaderId()) this.ballots.finish(result.ballotId, now.mono);
-      return;
+      // A result for a ballot we never saw (lost, or it came while every path to the leader
+      // stalled): the leader of our term decided it, so deliver it like those that saw the
+      // ballot, and act on it, unless the action's instant has passed (acting late would be
+      // acting at the wrong time). Remembered either way, so a late ballot is not shown.
+      // A timeout for a ballot never seen tells this member nothing: not delivered.
+      if (!leadsOurTerm || result.outcome === 'timeout') {
+        if (from === this.s.leaderId() || leadsOurTerm) this.ballots.finish(result.ballotId, now.mono);
+        return;
+      }
+      const spec: PollSpec = { ballotId: result.ballotId, topic: result.topic ?? new Uint8Array(0), kind: result.kind, subject: result.subject, when: result.when, timeoutMs: 0 };
+      if (result.subject === 'action' && result.outcome === 'yes' && now.wall >= result.when) return void this.ballots.finish(result.ballotId, now.mono);
+      this.ballots.track({ spec, leader: from, deadline: Infinity, seen: false, voted: false });
+      return this.deliverResult(spec, result.outcome, result.tally, result.reason, now, result.refusals);
     }
     // Only the leader that opened a ballot decides it.
     if (from !== entry.leader) return void this.s.counters.notFromLeader++;
@@ -204,11 +231,14 @@ export class Polling {
 
   // ---------------------------------------------------------------- leader side
 
-  /** A leader repeats results on its heartbeats: twice, and an action's until its instant. */
+  /**
+   * A leader repeats results on its heartbeats: at least twice, for REPEAT_PEER_TIMEOUTS
+   * peerTimeouts after the decision, and an action's until its instant.
+   */
   repeatResults(now: Instant): void {
     for (const a of this.announced.values()) {
       const r = a.result;
-      if (a.repeats > 0 || (r.subject === 'action' && r.outcome !== 'timeout' && now.wall < r.when)) {
+      if (a.repeats > 0 || now.mono < a.repeatUntil || (r.subject === 'action' && r.outcome !== 'timeout' && now.wall < r.when)) {
         a.repeats--;
         this.s.out.broadcast(r);
       }
@@ -218,12 +248,21 @@ export class Polling {
   openPoll(req: PollRequest, requester: MemberId, now: Instant): void {
     const s = this.s;
     const books = s.books();
-    if (!books || books.polls.has(req.ballotId)) return;
+    if (!books) return;
+    const open = books.polls.get(req.ballotId);
+    // A repeated request for an open poll: its requester has not seen the ballot; send it directly.
+    if (open) return void (requester !== s.id && s.out.sendTo(requester, this.ballotOf(open, now)));
     const announced = this.announced.get(req.ballotId);
     if (announced && requester !== s.id) return s.out.sendTo(requester, announced.result);
     if (this.ballots.isFinished(req.ballotId)) return;
     const spec: PollSpec = { ballotId: req.ballotId, topic: req.topic, kind: req.kind, subject: req.subject, when: req.when, timeoutMs: req.timeoutMs };
     const poll = new Poll(spec, requester, s.voterConfig.voters, now.mono + req.timeoutMs);
+    if (req.timeoutMs === 0) {
+      // Its requester stopped waiting for the ballot and asks what became of it: never opened,
+      // so it never will be. Announced as a timeout, which every later copy of the request gets.
+      this.finishPoll(poll, 'timeout', 'the request reached the leader after its requester stopped waiting for the ballot', now);
+      return;
+    }
     if (req.subject === 'action' && req.when < now.wall + req.timeoutMs) {
       const reason = `action instant is ${Math.round(req.when - now.wall)} ms away on the leader's clock, sooner than the poll timeout (${req.timeoutMs} ms)`;
       this.finishPoll(poll, 'timeout', reason, now);
@@ -239,9 +278,13 @@ export class Polling {
   /** Broadcast (again: members that missed it would be owed nothing and could not vote) an open poll's ballot. */
   private broadcastBallot(poll: Poll, now: Instant): Ballot {
     poll.rebroadcastAt = now.mono + this.resendInterval();
-    const ballot: Ballot = { type: 'ballot', ...poll.spec, requester: poll.requester, voters: [...poll.voters], remainingMs: Math.max(0, poll.deadline - now.mono) };
+    const ballot = this.ballotOf(poll, now);
     this.s.out.broadcast(ballot);
     return ballot;
+  }
+
+  private ballotOf(poll: Poll, now: Instant): Ballot {
+    return { type: 'ballot', ...poll.spec, requester: poll.requester, voters: [...poll.voters], remainingMs: Math.max(0, poll.deadline - now.mono) };
   }
 
   countVote(vote: MemberVote, voter: MemberId, now: Instant): void {
@@ -293,8 +336,9 @@ export class Polling {
     };
     const refusals = poll.refusals();
     if (refusals.length > 0) result.refusals = refusals;
+    if (poll.spec.subject === 'action' && poll.spec.topic.length > 0) result.topic = poll.spec.topic;
     this.s.out.broadcast(result);
-    this.announced.set(result.ballotId, { result, repeats: 2, until: now.mono + ANNOUNCED_MS, voters: poll.voters, heard: poll.heard });
+    this.announced.set(result.ballotId, { result, repeats: 2, repeatUntil: now.mono + REPEAT_PEER_TIMEOUTS * this.s.timers.peerTimeout, until: now.mono + ANNOUNCED_MS, voters: poll.voters, heard: poll.heard });
     this.onPollResult(result, this.s.id, now);
   }
 }

@@ -92,6 +92,11 @@ export interface BallotEntry {
   reason?: string;
   /** Next time to repeat the vote, or (not voted) to ask the leader for its result. */
   resendAt?: number;
+  /**
+   * The requester's ballot never came by its deadline: it asks the leader what became of the
+   * request (a PollRequest with timeoutMs 0) and waits up to a peerTimeout more for the answer.
+   */
+  asking?: boolean;
 }
 
 /** Finished ballot ids are remembered this long, to drop late duplicates. */

@@ -23,6 +23,7 @@ const opt = (name: string): string | undefined => {
 };
 const timers = opt('--timers');
 const repeat = Number(opt('--repeat') ?? 1);
+const prefix = opt('--prefix');
 const results = opt('--results') ?? join(REPO_ROOT, 'test/cluster/results');
 const all = [...shippedScenarios(false), formation('mdns'), lossAll(10, 'both'), lossAll(20, 'both', 'riaps')];
 if (argv.length === 0) {
@@ -44,7 +45,7 @@ for (const name of argv) {
   for (let r = 0; r < repeat; r++) {
     const scenario = { ...base, ...(timers ? { timers, name: `${base.name}-${timers}` } : {}) };
     if (repeat > 1) scenario.name = `${scenario.name}-${r + 1}`;
-    const backend = await NetnsBackend.create({ hosts: hostNames(scenario.hosts), ...(scenario.hostSysctls ? { sysctls: scenario.hostSysctls } : {}) });
+    const backend = await NetnsBackend.create({ hosts: hostNames(scenario.hosts), ...(prefix ? { prefix: `${prefix}${String(r).padStart(2, '0')}` } : {}), ...(scenario.hostSysctls ? { sysctls: scenario.hostSysctls } : {}) });
     try {
       console.log(`== ${scenario.name} (${backend.cluster.prefix})`);
       const res = await runScenario(backend, scenario, {

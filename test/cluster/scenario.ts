@@ -217,7 +217,10 @@ export class ScenarioRunner {
       this.fail(msg);
     } finally {
       await this.stopPolling();
-      if (this.opts.resultsDir) Object.assign(files, this.writeResults(this.opts.resultsDir));
+      if (this.opts.resultsDir) {
+        Object.assign(files, this.writeResults(this.opts.resultsDir));
+        await this.dumpAgents(this.opts.resultsDir);
+      }
     }
     return { name: s.name, ok: this.failures.length === 0, failures: this.failures, measurements: this.timeline.measurements, files, timeline: this.timeline };
   }
@@ -246,6 +249,25 @@ export class ScenarioRunner {
     writeFileSync(log, this.timeline.toText(title, { failures: this.failures.length ? this.failures : 'none' }));
     writeFileSync(json, JSON.stringify({ scenario: this.scenario, backend: this.backend.kind, wall0: this.timeline.wall0, failures: this.failures, measurements: this.timeline.measurements, markers: this.timeline.markers, bands: this.timeline.bands, hostMarks: this.timeline.hostMarks, hosts: this.hosts, samples: this.timeline.samples }, null, 1));
     return { svg, log, json };
+  }
+
+  /**
+   * Each running agent's event log (GET /events: elections, ballots seen, results, actions) and
+   * final status, next to its stdout, for reading a failed run afterwards.
+   */
+  private async dumpAgents(dir: string): Promise<void> {
+    const out = join(dir, `${this.scenario.name}.agents`);
+    mkdirSync(out, { recursive: true });
+    await Promise.all(
+      [...this.started].map(async (h) => {
+        try {
+          const [events, status] = await Promise.all([this.eventsSince(h, 0), this.backend.status(h)]);
+          writeFileSync(join(out, `${h}.events.json`), JSON.stringify({ events, status }, null, 1));
+        } catch {
+          // not answering (killed, cut): nothing to keep
+        }
+      }),
+    );
   }
 
   // ---------------------------------------------------------------- polling
@@ -373,7 +395,7 @@ export class ScenarioRunner {
       autoVote: s.autoVote ?? 'yes',
       discovery: s.discovery ?? 'static',
       clockOffsetMs: this.offsets.get(host) ?? 0,
-      logLevel: 'warn',
+      logLevel: process.env.COHORT_BENCH_LOG_LEVEL ?? 'warn',
       ...(this.opts.resultsDir ? { logFile: join(this.opts.resultsDir, `${s.name}.agents`, `${host}.log`) } : {}),
     };
   }

@@ -104,8 +104,8 @@ export const MUTANTS = {
   /** §5 a member waits ten minutes for a result its leader may never send. */
   waitsTooLong: mutant('polls.resultWait', () => (() => 600_000) as Method),
   /** §5 an action scheduled whatever the outcome. */
-  actsWithoutYes: mutant('polls.onPollResult', (onPollResult, s) => ((result: { outcome: string; subject: string; ballotId: string; when: number }, from: never, now: never) => {
-    onPollResult(result as never, from, now);
+  actsWithoutYes: mutant('polls.onPollResult', (onPollResult, s) => ((result: { outcome: string; subject: string; ballotId: string; when: number }, from: never, now: never, leadsOurTerm: never) => {
+    onPollResult(result as never, from, now, leadsOurTerm);
     if (result.outcome !== 'yes' && result.subject === 'action') s.emit({ type: 'actionScheduled', ballotId: result.ballotId, when: result.when, topic: new Uint8Array() });
   }) as Method),
   /** §4.3 off by one: a configuration counts as committed once a quorum acknowledged the one before it. */

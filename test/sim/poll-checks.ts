@@ -205,7 +205,10 @@ export class PollChecks {
     const grace = resultGrace(this.hooks.timers.heartbeat);
     const wall = since + inst.wallBase + inst.wallOffset;
     const wait = when > 0 ? Math.max(timeoutMs, Math.min(when - wall, timeoutMs + 60_000)) : timeoutMs;
-    const due = since + wait + grace + this.hooks.slack;
+    // A requester whose ballot never came asks the leader what became of it, for up to one more
+    // peerTimeout; once it sees the ballot it is owed a result like every member that saw it.
+    const ask = how === 'requested' ? this.hooks.timers.peerTimeout : 0;
+    const due = since + wait + grace + ask + this.hooks.slack;
     // A member stalled meanwhile catches up on its timers when it wakes: judge it then.
     const check = (pausedBefore: number): void => {
       if (!inst.up) return;
@@ -214,8 +217,9 @@ export class PollChecks {
         return void this.hooks.at(Math.max(due, woke) + 1 + this.hooks.slack, () => check(woke));
       }
       const view = this.views.get(inst.key);
+      if (how === 'requested' && view?.shown.has(ballotId)) return;
       if (view && !view.results.has(ballotId)) {
-        this.fail(how === 'saw' ? 'result-by-deadline' : 'requester-result-by-deadline', `${inst.id} ${how} ${ballotId} at ${since} ms (timeout ${timeoutMs} ms${when > 0 ? `, action in ${Math.round(when - wall)} ms` : ''}) but has no result by then + ${Math.round(wait)} ms + grace (${grace} ms)`);
+        this.fail(how === 'saw' ? 'result-by-deadline' : 'requester-result-by-deadline', `${inst.id} ${how} ${ballotId} at ${since} ms (timeout ${timeoutMs} ms${when > 0 ? `, action in ${Math.round(when - wall)} ms` : ''}) but has no result by then + ${Math.round(wait)} ms + grace (${grace} ms)${ask ? ` + ${ask} ms asking the leader` : ''}`);
       }
     };
     this.hooks.at(due + 1, () => check(since));

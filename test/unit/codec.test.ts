@@ -181,6 +181,19 @@ const BODY_EXAMPLES: { [K in BodyType]: Array<Extract<Body, { type: K }>> } = {
     },
     {
       type: 'pollResult',
+      ballotId: 'node2/Sensor#5.3',
+      requester: 'node2/Sensor',
+      outcome: 'yes',
+      kind: 'majority',
+      subject: 'action',
+      when: 1_717_000_005_000,
+      tally: { yes: 3, no: 0, voters: 3 },
+      reason: '',
+      // The action's topic, for a member that missed the ballot (added after version 1: optional).
+      topic: new Uint8Array([0x6f, 0x70, 0x65, 0x6e]),
+    },
+    {
+      type: 'pollResult',
       ballotId: 'n/c#1.3',
       requester: 'n/c',
       outcome: 'no',
