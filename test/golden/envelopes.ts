@@ -97,5 +97,6 @@ export const GOLDEN_ENVELOPES: { readonly [K in BodyType]: Envelope<Extract<Body
     tally: { yes: 1, no: 1, voters: 3 },
     reason: 'leader stepped down',
     refusals: [{ member: 'node3/Controller', reason: 'clock guard: too little lead time' }],
+    topic: new Uint8Array([0x6f, 0x70, 0x65, 0x6e]),
   }),
 };

@@ -177,14 +177,14 @@ t.test('evolution: unknown fields in a known frame are skipped', async (t) => {
   t.same(decodeOk(leaveExtra), GOLDEN_ENVELOPES.leave, 'an unknown field inside a known body: decodes to the same envelope');
 });
 
-t.test('evolution: frames from agents before MemberVote.reason and PollResult.refusals decode without them', async (t) => {
+t.test('evolution: frames from agents before MemberVote.reason and PollResult.refusals/topic decode without them', async (t) => {
   // The checked-in frames as they were before the two optional fields were added.
   const oldVote = fromHex('0801120a50756d70732e6d61696e1a106e6f6465312f436f6e74726f6c6c65722081a4b3a9fc31280732106e6f6465322f436f6e74726f6c6c6572a201240a206e6f6465322f436f6e74726f6c6c657223313731373030303030303030322e341001');
   const { reason: _r, ...vote } = GOLDEN_ENVELOPES.memberVote.body;
   t.same(decodeOk(oldVote), { ...GOLDEN_ENVELOPES.memberVote, body: vote });
   t.notOk('reason' in (decodeOk(oldVote).body as object), 'no reason key at all, not an empty one');
   const oldResult = fromHex('0801120a50756d70732e6d61696e1a106e6f6465312f436f6e74726f6c6c65722081a4b3a9fc31280732106e6f6465322f436f6e74726f6c6c6572aa01600a206e6f6465322f436f6e74726f6c6c657223313731373030303030303030322e3412106e6f6465322f436f6e74726f6c6c657218032002280231000073d452fc78423a0608011001180342136c6561646572207374657070656420646f776e');
-  const { refusals: _f, ...result } = GOLDEN_ENVELOPES.pollResult.body;
+  const { refusals: _f, topic: _tp, ...result } = GOLDEN_ENVELOPES.pollResult.body;
   t.same(decodeOk(oldResult), { ...GOLDEN_ENVELOPES.pollResult, body: result });
   // Without the new fields an envelope encodes to exactly the old bytes (nothing written for "not given").
   t.equal(toHex(encodeEnvelope({ ...GOLDEN_ENVELOPES.memberVote, body: vote })), toHex(oldVote));
