@@ -30,7 +30,7 @@ import { PROTOCOL_VERSION } from '../core/messages.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import { HardwareMonitor, type HardwareStatus } from '../../hw/monitor.js';
 import { onStep as stepDecision, type ClockPolicy } from '../../hw/action-guard.js';
-import { chooseHandover, type AdaptationOptions, type TimerProfile } from '../../hw/timer-policy.js';
+import { chooseHandover, type AdaptationOptions, type AutoPreset, type AutoTimersOptions, type TimerProfile } from '../../hw/timer-policy.js';
 import type { PeerOffset } from '../../hw/group-clock.js';
 import { MemberHardware } from './member-hardware.js';
 import type { PeerSecurity, PeerSecurityStatus } from '../security/peer-security.js';
@@ -89,6 +89,12 @@ export interface JoinOptions {
   adapt?: Partial<AdaptationOptions> | false;
   /** Why the group's timers are what they are (shown with the timer profile), e.g. "preset lan". */
   timersReason?: string;
+  /**
+   * Timers `auto` (README "Configuration"): the group starts on `timers` (the board's choice)
+   * and switches between these presets with the round trip its leader measures. Needs the
+   * hardware layer (it runs on load samples).
+   */
+  autoTimers?: AutoTimersOptions;
 }
 
 export interface GroupStatus {
@@ -108,7 +114,11 @@ export interface GroupStatus {
   /** Hard-state writes that failed (the messages depending on them were not sent). */
   persistFailures: number;
   /** The active timer profile: the group's timers, this member's scale and why. */
-  timerProfile?: Pick<TimerProfile, 'scale' | 'health' | 'reason'> & { base: TimerSettings };
+  timerProfile?: Pick<TimerProfile, 'scale' | 'health' | 'reason'> & {
+    base: TimerSettings;
+    /** Timers `auto`: the preset chosen now, and the group round trip this member last measured as leader (ms; null: never). */
+    auto?: { preset: AutoPreset; roundTripMs: number | null };
+  };
   /** This member's view of the group's clocks (see hw/group-clock.ts). */
   clock?: { peers: PeerOffset[]; skewMs: number; selfOffsetMs: number; errorMs: number | null; toleranceMs: number; unsynchronised: ClockPolicy['unsynchronised'] };
   /** Every member this one knows (itself included), for `cohort members`. */
@@ -330,8 +340,9 @@ export class Agent {
   }
 
   /**
-   * Feed one load sample to a member's timer adaptation: new timers go to the core (and out in
-   * a heartbeat); a leader in poor health hands over to a healthier live voter.
+   * Feed one load sample to a member's timer adaptation, and on `auto` timers judge the round
+   * trip (or follow the leader's preset): new timers go to the core (and out in a heartbeat);
+   * a leader in poor health hands over to a healthier live voter.
    */
   private adapt(h: Hosted, atMono: number, stallMs: number, cpuLoad: number): void {
     const changed = h.hw.adaptation.observe({ atMono, stallMs, cpuLoad });
@@ -339,7 +350,17 @@ export class Agent {
     if (changed) {
       this.log.info({ group: core.group, member: core.id, scale: changed.scale, timers: changed.timers, health: changed.health, reason: changed.reason }, 'timers adapted');
       this.events.add({ at: this.clock.now().wall, group: core.group, member: core.id, type: 'timersAdapted', scale: changed.scale, health: changed.health, reason: changed.reason, timers: changed.timers });
-      h.driver.step((c, now) => c.setTimers(changed.timers, now));
+    }
+    const leader = core.leader();
+    const auto = core.hasLeft() ? null : h.hw.autoStep({ isLeader: core.isLeader(), leader, leaderTimers: leader === null ? undefined : core.advertisedTimers(leader), mono: atMono });
+    if (auto) {
+      const p = auto.profile;
+      this.log.info({ group: core.group, member: core.id, preset: auto.preset, roundTripMs: auto.rttMs, scale: p.scale, timers: p.timers, reason: auto.reason }, 'timers switched (auto)');
+      this.events.add({ at: this.clock.now().wall, group: core.group, member: core.id, type: 'timersAuto', preset: auto.preset, roundTripMs: auto.rttMs, scale: p.scale, reason: auto.reason, timers: p.timers });
+    }
+    if (changed || auto) {
+      const timers = h.hw.profile().timers;
+      h.driver.step((c, now) => c.setTimers(timers, now));
     }
     if (!core.isLeader() || h.leaderSince === null || core.hasLeft()) return;
     const profile = h.hw.profile();
@@ -389,6 +410,8 @@ export class Agent {
       endpoint: this.endpoints.direct,
       deliverToSelf: opts.deliverToSelf ?? true,
       amnesiac: stored.amnesiac,
+      // Members of an auto group switch presets a heartbeat or so apart: none of them is a mismatch.
+      ...(opts.autoTimers && { acceptedTimers: Object.values(opts.autoTimers.bases) }),
     };
     const core = new GroupMember(memberOptions);
     const driver = new MemberDriver(core, component, this.clock, {
@@ -404,7 +427,7 @@ export class Agent {
       lastActionErrorMs: null,
       phase: 'probing',
       group: undefined as unknown as Group,
-      hw: new MemberHardware(core.id, timers, this.hardware, { clock: opts.clock, adapt: opts.adapt, timersReason: opts.timersReason }),
+      hw: new MemberHardware(core.id, timers, this.hardware, { clock: opts.clock, adapt: opts.adapt, timersReason: opts.timersReason, ...(opts.autoTimers && { auto: opts.autoTimers }) }),
       leaderSince: null,
       refusedActions: new Map(),
     };
@@ -923,7 +946,7 @@ export class Agent {
         counters: structuredClone(c.counters),
         lastActionErrorMs: h.lastActionErrorMs,
         persistFailures: h.driver.persistFailures,
-        timerProfile: (({ base, scale, health, reason }) => ({ base, scale, health, reason }))(h.hw.profile()),
+        timerProfile: (({ base, scale, health, reason }, auto) => ({ base, scale, health, reason, ...(auto && { auto }) }))(h.hw.profile(), h.hw.autoStatus()),
         clock: { ...h.hw.groupClock(this.clock.now().mono), toleranceMs: h.hw.policy.clockToleranceMs, unsynchronised: h.hw.policy.unsynchronised },
         memberInfo: c.memberRecords().map((r) => ({
           id: r.id,
