@@ -17,6 +17,7 @@ import { UNSYNCHRONISED } from '../../hw/clock/quality.js';
 import { HardwareMonitor } from '../../hw/monitor.js';
 import { commonLeader } from '../support/leader.js';
 import { waitFor } from '../support/wait.js';
+import { groupOf, startCluster } from './agent-cluster.js';
 
 const group = validateConfig({ node: 'x', stateDir: 'none', timers: 'auto', groups: ['Auto.a'] }).groups[0]!;
 const auto = group.autoTimers!;
@@ -63,4 +64,22 @@ t.test('auto timers follow the measured round trip: lan → riaps → lan, no el
   t.same(groups.map((g) => g.term()), [term, term, term], 'no election: the same term throughout');
   t.same(groups.map((g) => g.leaderId()), [leader, leader, leader], 'the same leader');
   t.same([0, 1, 2].map((i) => statusOf(i).counters.configMismatches), [0, 0, 0], 'no configuration mismatch while members switched at different moments');
+});
+
+t.test('cohort agent --timers auto: the status says the preset, the round trip the leader measured and why', { skip: auto.start !== 'lan' ? `this board starts auto on ${auto.start}` : false }, async (t) => {
+  const c = await startCluster(t, 2, { defaults: { groups: ['Auto.b'], timers: 'auto' } });
+  const { leader } = await c.waitForCommonLeader('Auto.b', { members: 2, timeoutMs: 30_000 });
+  const li = c.indexOf(leader);
+  // Loopback round trips are a few ms at most (more on a loaded machine): the first measurement
+  // comes well within the 15 s a switch must wait, so the group is still on lan and says so.
+  const g = await waitFor(async () => {
+    const s = groupOf(await c.status(li), 'Auto.b');
+    return s?.timerProfile?.auto?.roundTripMs !== null && s?.timerProfile?.auto?.roundTripMs !== undefined ? s : null;
+  }, 30_000, 'the leader to measure the round trip');
+  t.comment(`leader ${leader}: ${JSON.stringify(g.timerProfile)}`);
+  t.equal(g.timerProfile?.auto?.preset, 'lan');
+  const rtt = g.timerProfile?.auto?.roundTripMs ?? NaN;
+  t.ok(rtt >= 0 && rtt < 1000, `round trip ${rtt} ms on loopback`);
+  t.match(g.timerProfile?.reason, /^auto: .*\(timers auto\)/, 'the reason is the board\'s choice');
+  t.same(g.timers, auto.bases.lan);
 });
