@@ -16,8 +16,9 @@
  * - Down, one step at a time: after `quietMs` without a stall that the lower step could
  *   not absorb under `downFraction` (< upFraction: hysteresis) and without saturation.
  * - Health: `good` at scale 1, `strained` when scaled, `poor` when even the largest scale
- *   cannot absorb the stalls or the CPU is saturated. A poor leader hands over to a
- *   healthier voter (see {@link chooseHandover}).
+ *   cannot absorb the stalls or the CPU is saturated, and for `quietMs` after the last such
+ *   sample. A poor leader hands over to a healthier voter (see {@link chooseHandover}); a
+ *   poor member lets healthier voters campaign first (GroupMember.setCampaignYield).
  */
 import { scaleTimers, TIMER_SCALES, type TimerSettings } from '../agent/core/timers.js';
 import { isSlowBoard, type BoardInfo } from './board.js';
@@ -27,7 +28,7 @@ export interface AdaptationOptions {
   enabled: boolean;
   upFraction: number;
   downFraction: number;
-  /** Quiet time before each step down, ms. Default 120 s. */
+  /** Quiet time before each step down, and how long poor health lasts after its last cause, ms. Default 120 s. */
   quietMs: number;
   /** Largest scale (a power of two). Default 8. */
   maxScale: number;
@@ -67,6 +68,7 @@ export class TimerAdaptation {
   private reasonNow: string;
   private lastTrouble = -Infinity;
   private lastChange = -Infinity;
+  private lastPoor = -Infinity;
   private saturatedRun = 0;
   readonly opts: AdaptationOptions;
 
@@ -130,7 +132,10 @@ export class TimerAdaptation {
       why = `quiet for ${Math.round((s.atMono - Math.max(this.lastTrouble, this.lastChange)) / 1000)} s`;
     }
     const overAtMax = this.scaleNow === o.maxScale && s.stallMs > budget(o.maxScale);
-    this.healthNow = overAtMax || saturated ? 'poor' : this.scaleNow > 1 ? 'strained' : 'good';
+    if (overAtMax || saturated) this.lastPoor = s.atMono;
+    // Poor lasts quietMs after the last sample that made it so: a member that stalls beyond ×8
+    // every few seconds is poor between its stalls too (it does not win elections meanwhile).
+    this.healthNow = s.atMono - this.lastPoor < o.quietMs ? 'poor' : this.scaleNow > 1 ? 'strained' : 'good';
     if (this.scaleNow === before) return null;
     this.lastChange = s.atMono;
     this.reasonNow = `${this.baseReason}, ×${this.scaleNow}: ${why}`;
@@ -152,7 +157,12 @@ export function chooseHandover(input: {
   voters: Array<{ id: string; alive: boolean; electionMin: number }>;
 }): string | null {
   if (!input.isLeader || input.health !== 'poor' || input.leaderForMs < input.minTenureMs) return null;
-  const better = input.voters.filter((v) => v.alive && v.electionMin < input.ownElectionMin).sort((a, b) => a.electionMin - b.electionMin || (a.id < b.id ? -1 : 1));
+  return healthierVoter(input.ownElectionMin, input.voters);
+}
+
+/** The healthiest live voter: the one advertising the smallest electionMin below ours (ties by id), or null. */
+export function healthierVoter(ownElectionMin: number, voters: Array<{ id: string; alive: boolean; electionMin: number }>): string | null {
+  const better = voters.filter((v) => v.alive && v.electionMin < ownElectionMin).sort((a, b) => a.electionMin - b.electionMin || (a.id < b.id ? -1 : 1));
   return better[0]?.id ?? null;
 }
 

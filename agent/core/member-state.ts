@@ -129,6 +129,13 @@ export class MemberState {
   maxSeenTerm = 0;
   /** When this member, as leader, last sent a leader heartbeat: its followers' lease runs from there. */
   lastLeaderHeartbeat = -Infinity;
+  /**
+   * The runtime says this member is in poor health while a healthier voter is alive
+   * (GroupMember.setCampaignYield): it lets the others campaign first.
+   */
+  yieldCampaign = false;
+  /** An election timeout was already deferred for the yield since the last campaign or leader heartbeat. */
+  campaignDeferred = false;
   /** Since when this member has known no leader (majority-loss recovery), or null. */
   leaderlessSince: number | null = null;
   heartbeatAt = Infinity;

@@ -30,7 +30,7 @@ import { PROTOCOL_VERSION } from '../core/messages.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import { HardwareMonitor, type HardwareStatus } from '../../hw/monitor.js';
 import { onStep as stepDecision, type ClockPolicy } from '../../hw/action-guard.js';
-import { chooseHandover, type AdaptationOptions, type AutoPreset, type AutoTimersOptions, type TimerProfile } from '../../hw/timer-policy.js';
+import { chooseHandover, healthierVoter, type AdaptationOptions, type AutoPreset, type AutoTimersOptions, type TimerProfile } from '../../hw/timer-policy.js';
 import type { PeerOffset } from '../../hw/group-clock.js';
 import { MemberHardware } from './member-hardware.js';
 import type { PeerSecurity, PeerSecurityStatus } from '../security/peer-security.js';
@@ -118,6 +118,8 @@ export interface GroupStatus {
     base: TimerSettings;
     /** Timers `auto`: the preset chosen now, and the group round trip this member last measured as leader (ms; null: never). */
     auto?: { preset: AutoPreset; roundTripMs: number | null };
+    /** In poor health with a healthier voter alive: this member lets the others campaign first. */
+    yieldsCandidacy?: boolean;
   };
   /** This member's view of the group's clocks (see hw/group-clock.ts). */
   clock?: { peers: PeerOffset[]; skewMs: number; selfOffsetMs: number; errorMs: number | null; toleranceMs: number; unsynchronised: ClockPolicy['unsynchronised'] };
@@ -362,9 +364,19 @@ export class Agent {
       const timers = h.hw.profile().timers;
       h.driver.step((c, now) => c.setTimers(timers, now));
     }
-    if (!core.isLeader() || h.leaderSince === null || core.hasLeft()) return;
+    if (core.hasLeft()) return;
     const profile = h.hw.profile();
     const members = new Set(core.members());
+    const voters = core.config().voters.filter((v) => v !== core.id).map((id) => ({ id, alive: members.has(id), electionMin: core.advertisedTimers(id)?.electionMin ?? Infinity }));
+    // Poor health with a healthier voter alive: let it campaign first (it does not win meanwhile).
+    const yieldTo = profile.health === 'poor' ? healthierVoter(core.timers.electionMin, voters) : null;
+    if ((yieldTo !== null) !== core.yieldsCampaign()) {
+      h.driver.step((c) => c.setCampaignYield(yieldTo !== null));
+      const why = yieldTo !== null ? `poor health (${profile.reason}); ${yieldTo} is healthier` : `health ${profile.health}`;
+      this.log.info({ group: core.group, member: core.id, yielding: yieldTo !== null, healthier: yieldTo, reason: why }, yieldTo !== null ? 'yielding candidacy to healthier voters' : 'candidacy no longer yielded');
+      this.events.add({ at: this.clock.now().wall, group: core.group, member: core.id, type: 'campaignYield', yielding: yieldTo !== null, reason: why });
+    }
+    if (!core.isLeader() || h.leaderSince === null) return;
     const target = chooseHandover({
       isLeader: true,
       health: profile.health,
@@ -372,7 +384,7 @@ export class Agent {
       // Long enough that a hand-over cannot chase a stall around the group.
       minTenureMs: 10 * profile.base.peerTimeout,
       ownElectionMin: core.timers.electionMin,
-      voters: core.config().voters.filter((v) => v !== core.id).map((id) => ({ id, alive: members.has(id), electionMin: core.advertisedTimers(id)?.electionMin ?? Infinity })),
+      voters,
     });
     if (target === null) return;
     const handed = h.driver.step((c, now) => c.handOver(target, now));
@@ -946,7 +958,7 @@ export class Agent {
         counters: structuredClone(c.counters),
         lastActionErrorMs: h.lastActionErrorMs,
         persistFailures: h.driver.persistFailures,
-        timerProfile: (({ base, scale, health, reason }, auto) => ({ base, scale, health, reason, ...(auto && { auto }) }))(h.hw.profile(), h.hw.autoStatus()),
+        timerProfile: (({ base, scale, health, reason }, auto) => ({ base, scale, health, reason, ...(auto && { auto }), yieldsCandidacy: c.yieldsCampaign() }))(h.hw.profile(), h.hw.autoStatus()),
         clock: { ...h.hw.groupClock(this.clock.now().mono), toleranceMs: h.hw.policy.clockToleranceMs, unsynchronised: h.hw.policy.unsynchronised },
         memberInfo: c.memberRecords().map((r) => ({
           id: r.id,

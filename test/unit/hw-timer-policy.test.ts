@@ -2,7 +2,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { TIMER_PRESETS, validateTimers } from '../../agent/core/timers.js';
-import { AutoTimerChoice, DEFAULT_AUTO_RTT, TimerAdaptation, chooseAutoPreset, chooseHandover, groupRoundTrip, presetForRoundTrip, recogniseAutoPreset, scaleTimers } from '../../hw/timer-policy.js';
+import { AutoTimerChoice, DEFAULT_AUTO_RTT, TimerAdaptation, chooseAutoPreset, chooseHandover, groupRoundTrip, healthierVoter, presetForRoundTrip, recogniseAutoPreset, scaleTimers } from '../../hw/timer-policy.js';
 import { validateConfig } from '../../agent/config.js';
 
 const LAN = { ...TIMER_PRESETS.lan };
@@ -192,4 +192,18 @@ t.test('rebase: auto\'s new preset keeps the adaptation scale', async (t) => {
   const p = a.rebase(TIMER_PRESETS.riaps, 'auto: round trip 12.3 ms > 5 ms');
   t.same([p.scale, p.timers.electionMin, p.base.electionMin], [2, 3000, 1500]);
   t.match(p.reason, /^auto: round trip 12\.3 ms > 5 ms, ×2/);
+});
+
+t.test('poor health lasts quietMs after its last cause (a member stalling beyond x8 every few seconds is poor between stalls)', async (t) => {
+  const a = new TimerAdaptation(LAN, { quietMs: 60_000 });
+  a.observe({ atMono: 0, stallMs: 2500, cpuLoad: 0 });
+  t.same([a.profile().scale, a.profile().health], [8, 'poor'], '2500 ms > half of x8 electionMin (2000): poor');
+  a.observe({ atMono: 1000, stallMs: 1, cpuLoad: 0 });
+  t.equal(a.profile().health, 'poor', 'a quiet sample right after: still poor');
+  a.observe({ atMono: 59_999, stallMs: 1, cpuLoad: 0 });
+  t.equal(a.profile().health, 'poor');
+  a.observe({ atMono: 60_000, stallMs: 1, cpuLoad: 0 });
+  t.equal(a.profile().health, 'strained', 'quietMs later: strained (still x8)');
+  t.equal(healthierVoter(4000, [{ id: 'b', alive: true, electionMin: 4000 }, { id: 'c', alive: false, electionMin: 500 }]), null, 'equal timers or dead: none healthier');
+  t.equal(healthierVoter(4000, [{ id: 'c', alive: true, electionMin: 1000 }, { id: 'b', alive: true, electionMin: 1000 }]), 'b', 'ties by id');
 });
