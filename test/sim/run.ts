@@ -191,9 +191,9 @@ export function runPlan(plan: Plan, opts: RunOptions = {}): RunResult {
         return;
       case 'stable': {
         stable = true;
+        sim.resumeAll();
         // Healthy again: nobody yields (the runtime clears it when health recovers).
         for (const i of sim.up()) sim.call(i.id, 'setCampaignYield false', (m) => m.setCampaignYield(false));
-        sim.resumeAll();
         sim.heal();
         sim.setNetwork({ loss: 0, delayMax: dMax });
         for (const i of all()) if (i.crashed && !i.up) sim.start(i.id);
