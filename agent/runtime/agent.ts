@@ -360,7 +360,8 @@ export class Agent {
       this.log.info({ group: core.group, member: core.id, preset: auto.preset, roundTripMs: auto.rttMs, scale: p.scale, timers: p.timers, reason: auto.reason }, 'timers switched (auto)');
       this.events.add({ at: this.clock.now().wall, group: core.group, member: core.id, type: 'timersAuto', preset: auto.preset, roundTripMs: auto.rttMs, scale: p.scale, reason: auto.reason, timers: p.timers });
     }
-    if (changed || auto) {
+    if ((changed || auto) && !core.hasLeft()) {
+      // A member that has left takes no new timers (setTimers would throw LeftGroupError).
       const timers = h.hw.profile().timers;
       h.driver.step((c, now) => c.setTimers(timers, now));
     }

@@ -124,7 +124,7 @@ t.test('cohort agent --timers auto: status and metrics say the preset, the round
   const rtt = g.timerProfile?.auto?.roundTripMs ?? NaN;
   t.ok(rtt >= 0 && rtt < 1000, `round trip ${rtt} ms on loopback`);
   t.match(g.timerProfile?.reason, /^auto: .*\(timers auto\)/, 'the reason is the board\'s choice');
-  t.same(g.timers, auto.bases.lan);
+  t.same(g.timerProfile?.base, auto.bases.lan, 'the base is lan (adaptation may scale it on a loaded machine)');
   const metrics = (await c.getReply<string>(li, '/metrics')).body;
   t.match(metrics, new RegExp(`cohort_timer_auto_round_trip_ms\\{group="Auto\\.b",member="${leader}",preset="lan"[^}]*\\} [0-9.]+`), 'the round trip is a metric');
   t.match(metrics, new RegExp(`cohort_campaign_yield\\{group="Auto\\.b",member="${leader}"[^}]*\\} 0`), 'a healthy member does not yield');
