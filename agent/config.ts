@@ -8,7 +8,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { ClockPolicyError, validateClockPolicy, type ClockPolicy } from '../hw/action-guard.js';
 import { boardAtStart } from '../hw/board.js';
-import { chooseAutoPreset } from '../hw/timer-policy.js';
+import { AUTO_PRESETS, chooseAutoPreset, type AutoTimersOptions } from '../hw/timer-policy.js';
 import { FLOOD_DEFAULTS, type FloodLimits } from './security/flood-guard.js';
 import { TIMER_NAMES, TIMER_PRESETS, TimerSettingsError, validateTimers, type TimerSettings } from './core/timers.js';
 import { componentNameProblem, groupNameProblem, nodeNameProblem } from './core/names.js';
@@ -88,6 +88,8 @@ export interface GroupConfig {
   clock?: ClockPolicy;
   /** Where the timers came from, for the timer profile ("timers lan", "the default (riaps)"). */
   timersReason?: string;
+  /** Timers `auto`: the presets it may switch between with the measured round trip (README "Configuration"). */
+  autoTimers?: AutoTimersOptions;
 }
 
 export interface ComponentConfig {
@@ -270,14 +272,15 @@ function unknownKeys(obj: Raw, known: readonly string[], where: string): void {
 
 /** `heartbeat=500,electionMin=800` or a preset name (`lan`), or an object. */
 export function parseTimers(v: unknown, field: string, base?: TimerSettings): TimerSettings {
+  // auto: the board's choice among the presets, each checked against the explicit values.
+  const auto = parseAutoTimers(v, field);
+  if (auto) return auto.bases[auto.start] as TimerSettings;
   let partial: Raw = {};
   let preset: TimerSettings | undefined = base;
   if (typeof v === 'string') {
     for (const part of v.split(',').map((p) => p.trim()).filter(Boolean)) {
       const [k, val] = part.split('=');
-      if (val === undefined && k === 'auto') {
-        preset = TIMER_PRESETS[chooseAutoPreset(boardAtStart(), null).preset];
-      } else if (val === undefined) {
+      if (val === undefined) {
         if (!(k! in TIMER_PRESETS)) throw new ConfigError(`${field}: "${k}" is neither name=value nor a preset (${Object.keys(TIMER_PRESETS).join(', ')}, auto)`);
         preset = TIMER_PRESETS[k as keyof typeof TIMER_PRESETS];
       } else {
@@ -287,10 +290,7 @@ export function parseTimers(v: unknown, field: string, base?: TimerSettings): Ti
     }
   } else if (isObject(v)) {
     partial = { ...v };
-    if (partial.preset === 'auto') {
-      preset = TIMER_PRESETS[chooseAutoPreset(boardAtStart(), null).preset];
-      delete partial.preset;
-    } else if (typeof partial.preset === 'string') {
+    if (typeof partial.preset === 'string') {
       const name = partial.preset;
       if (!(name in TIMER_PRESETS)) throw new ConfigError(`${field}.preset must be one of ${Object.keys(TIMER_PRESETS).join(', ')}, got ${JSON.stringify(name)}`);
       preset = TIMER_PRESETS[name as keyof typeof TIMER_PRESETS];
@@ -334,23 +334,50 @@ function parseClock(v: unknown, field: string, base?: ClockPolicy): ClockPolicy 
   }
 }
 
+function isAutoTimers(v: unknown): boolean {
+  return typeof v === 'string' ? v.split(',').some((p) => p.trim() === 'auto') : isObject(v) && v.preset === 'auto';
+}
+
+/**
+ * Timers `auto` (alone or with explicit values): every preset auto may switch to, with the
+ * explicit values applied, which must fit each of them (so a switch never makes the
+ * timers invalid); the board's choice is the start. Undefined: not auto.
+ */
+function parseAutoTimers(v: unknown, field: string): AutoTimersOptions | undefined {
+  if (!isAutoTimers(v)) return undefined;
+  const explicit = typeof v === 'string' ? v.split(',').map((p) => p.trim()).filter((p) => p && p !== 'auto').join(',') : Object.fromEntries(Object.entries(v as Raw).filter(([k]) => k !== 'preset'));
+  const bases: AutoTimersOptions['bases'] = {};
+  for (const p of AUTO_PRESETS) {
+    try {
+      bases[p] = parseTimers(explicit, field, TIMER_PRESETS[p]);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new ConfigError(`${err.message} (with auto, explicit values must fit every preset auto may choose: ${AUTO_PRESETS.join(', ')}; this with ${p})`);
+      throw err;
+    }
+  }
+  const choice = chooseAutoPreset(boardAtStart(), null);
+  return { bases, start: choice.preset, reason: timersReason(v, '') };
+}
+
 function timersReason(v: unknown, fallback: string): string {
   if (v === undefined) return fallback;
-  const auto = typeof v === 'string' ? v.split(',').some((p) => p.trim() === 'auto') : isObject(v) && v.preset === 'auto';
+  const auto = isAutoTimers(v);
   if (auto) return `${chooseAutoPreset(boardAtStart(), null).reason} (timers ${typeof v === 'string' ? v : 'auto'})`;
   if (typeof v === 'string') return `timers ${v}`;
   return isObject(v) && typeof v.preset === 'string' ? `timers ${v.preset} (with explicit values)` : 'explicit timers';
 }
 
 /** `flag`: the group came from `--group NAME`, so errors say `--group` rather than `groups[i].name`. */
-function parseGroup(v: unknown, field: string, defaults: { minSize: number; timers: TimerSettings; adapt: boolean; clock: ClockPolicy; timersReason: string }, flag = false): GroupConfig {
+function parseGroup(v: unknown, field: string, defaults: { minSize: number; timers: TimerSettings; adapt: boolean; clock: ClockPolicy; timersReason: string; autoTimers: AutoTimersOptions | undefined }, flag = false): GroupConfig {
   const raw: Raw = typeof v === 'string' ? { name: v } : isObject(v) ? v : {};
   if (!isObject(v) && typeof v !== 'string') throw new ConfigError(`${field} must be "Type.instance" or a mapping with a name`);
   unknownKeys(raw, ['name', 'minSize', 'timers', 'timed', 'deliverToSelf', 'adapt', 'clock'], field);
+  const autoTimers = raw.timers === undefined ? defaults.autoTimers : parseAutoTimers(raw.timers, `${field}.timers`);
   return {
     adapt: raw.adapt === undefined ? defaults.adapt : bool(raw.adapt, `${field}.adapt`),
     clock: parseClock(raw.clock, `${field}.clock`, defaults.clock),
     timersReason: timersReason(raw.timers, defaults.timersReason),
+    ...(autoTimers && { autoTimers }),
     name: named(raw.name, flag ? `${field} ${JSON.stringify(raw.name)}` : `${field}.name`, groupNameProblem),
     minSize: raw.minSize === undefined ? defaults.minSize : int(raw.minSize, `${field}.minSize`, 1, 1024),
     timers: raw.timers === undefined ? defaults.timers : parseTimers(raw.timers, `${field}.timers`, defaults.timers),
@@ -449,7 +476,7 @@ export function validateConfig(raw: Raw, baseDir = process.cwd(), label: (key: s
   const timers = parseTimers(raw.timers, label('timers'));
   const adapt = raw.adapt === undefined ? true : bool(raw.adapt, label('adapt'));
   const clock = parseClock(raw.clock, label('clock'));
-  const defaults = { minSize, timers, adapt, clock, timersReason: timersReason(raw.timers, 'the default timers (riaps)') };
+  const defaults = { minSize, timers, adapt, clock, timersReason: timersReason(raw.timers, 'the default timers (riaps)'), autoTimers: parseAutoTimers(raw.timers, label('timers')) };
   const autoVote = raw.autoVote === undefined ? 'abstain' : str(raw.autoVote, label('autoVote'));
   if (!['yes', 'no', 'abstain'].includes(autoVote)) throw new ConfigError(`${label('autoVote')} must be yes, no or abstain, got ${JSON.stringify(autoVote)}`);
   const http = raw.http === undefined || raw.http === null || raw.http === '' ? null : str(raw.http, label('http'));

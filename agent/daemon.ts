@@ -97,7 +97,7 @@ export async function runAgent(config: AgentConfig, log: Logger = makeLogger(con
 async function joinAll(agent: Agent, config: AgentConfig): Promise<ComponentHost[]> {
   for (const g of config.groups) {
     const [type, instance] = g.name.split('.') as [string, string];
-    const group = agent.join(AGENT_COMPONENT, type, instance, { minSize: g.minSize, timers: g.timers, timed: g.timed, deliverToSelf: g.deliverToSelf, adapt: g.adapt === false ? false : {}, clock: g.clock, timersReason: g.timersReason });
+    const group = agent.join(AGENT_COMPONENT, type, instance, { minSize: g.minSize, timers: g.timers, timed: g.timed, deliverToSelf: g.deliverToSelf, adapt: g.adapt === false ? false : {}, clock: g.clock, timersReason: g.timersReason, ...(g.autoTimers && { autoTimers: g.autoTimers }) });
     if (config.autoVote !== 'abstain') {
       const yes = config.autoVote === 'yes';
       group.on('voteRequest', (r) => r.canVote && group.vote(r.ballotId, yes));

@@ -93,7 +93,7 @@ export function formatHardware(s: AgentStatus): string {
     const p = g.timerProfile;
     const k = g.clock;
     if (!p || !k) continue;
-    lines.push(`${g.group} ${g.memberId}: timers x${p.scale} (${p.health}: ${p.reason}); clock skew ${ms(k.skewMs)}, this member ${k.selfOffsetMs >= 0 ? '+' : ''}${ms(k.selfOffsetMs)} off the group over ${k.peers.length} peer(s) (tolerance ${k.toleranceMs} ms, unsynchronised: ${k.unsynchronised})`);
+    lines.push(`${g.group} ${g.memberId}: timers x${p.scale} (${p.health}: ${p.reason})${p.yieldsCandidacy ? ', yielding candidacy' : ''}; clock skew ${ms(k.skewMs)}, this member ${k.selfOffsetMs >= 0 ? '+' : ''}${ms(k.selfOffsetMs)} off the group over ${k.peers.length} peer(s) (tolerance ${k.toleranceMs} ms, unsynchronised: ${k.unsynchronised})`);
   }
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }

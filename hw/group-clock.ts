@@ -99,6 +99,17 @@ export class GroupClock {
     this.push(this.samples(peer).exchanges, { at: atMono, offset: (t2 - t1 + (t3 - t4)) / 2, rtt });
   }
 
+  /** Each peer's round trips (ms) inside the window, oldest first: what `auto` timers judge. */
+  roundTrips(nowMono: number): Map<string, number[]> {
+    const since = nowMono - this.windowMs;
+    const out = new Map<string, number[]>();
+    for (const [peer, s] of this.peers) {
+      s.rtt = s.rtt.filter((x) => x.at >= since);
+      if (s.rtt.length > 0) out.set(peer, s.rtt.map((x) => x.rtt));
+    }
+    return out;
+  }
+
   forget(peer: string): void {
     this.peers.delete(peer);
   }

@@ -16,8 +16,9 @@
  * - Down, one step at a time: after `quietMs` without a stall that the lower step could
  *   not absorb under `downFraction` (< upFraction: hysteresis) and without saturation.
  * - Health: `good` at scale 1, `strained` when scaled, `poor` when even the largest scale
- *   cannot absorb the stalls or the CPU is saturated. A poor leader hands over to a
- *   healthier voter (see {@link chooseHandover}).
+ *   cannot absorb the stalls or the CPU is saturated, and for `quietMs` after the last such
+ *   sample. A poor leader hands over to a healthier voter (see {@link chooseHandover}); a
+ *   poor member lets healthier voters campaign first (GroupMember.setCampaignYield).
  */
 import { scaleTimers, TIMER_SCALES, type TimerSettings } from '../agent/core/timers.js';
 import { isSlowBoard, type BoardInfo } from './board.js';
@@ -27,7 +28,7 @@ export interface AdaptationOptions {
   enabled: boolean;
   upFraction: number;
   downFraction: number;
-  /** Quiet time before each step down, ms. Default 120 s. */
+  /** Quiet time before each step down, and how long poor health lasts after its last cause, ms. Default 120 s. */
   quietMs: number;
   /** Largest scale (a power of two). Default 8. */
   maxScale: number;
@@ -67,15 +68,19 @@ export class TimerAdaptation {
   private reasonNow: string;
   private lastTrouble = -Infinity;
   private lastChange = -Infinity;
+  private lastPoor = -Infinity;
   private saturatedRun = 0;
   readonly opts: AdaptationOptions;
 
+  private baseNow: TimerSettings;
+
   constructor(
-    readonly base: TimerSettings,
+    base: TimerSettings,
     opts: Partial<AdaptationOptions> = {},
     /** Why the base was chosen (preset, auto, explicit). */
-    private readonly baseReason = 'the group\'s timers',
+    private baseReason = 'the group\'s timers',
   ) {
+    this.baseNow = { ...base };
     this.opts = { ...DEFAULT_ADAPTATION, ...opts };
     this.reasonNow = this.opts.enabled ? `${baseReason}; no stalls seen` : `${baseReason}; adaptation off`;
   }
@@ -87,6 +92,22 @@ export class TimerAdaptation {
    */
   stallBudgetMs(): number {
     return this.opts.upFraction * this.base.electionMin;
+  }
+
+  /** The group's timers this adaptation scales (a preset, explicit values, or auto's choice). */
+  get base(): TimerSettings {
+    return this.baseNow;
+  }
+
+  /**
+   * A new starting point (`auto` switched presets): the scale and health stay, the timers
+   * become the new base times the scale. Returns the new profile.
+   */
+  rebase(base: TimerSettings, reason: string): TimerProfile {
+    this.baseNow = { ...base };
+    this.baseReason = reason;
+    this.reasonNow = this.scaleNow === 1 ? (this.opts.enabled ? `${reason}; no stalls seen` : `${reason}; adaptation off`) : `${reason}, ×${this.scaleNow}`;
+    return this.profile();
   }
 
   profile(): TimerProfile {
@@ -120,7 +141,10 @@ export class TimerAdaptation {
       why = `quiet for ${Math.round((s.atMono - Math.max(this.lastTrouble, this.lastChange)) / 1000)} s`;
     }
     const overAtMax = this.scaleNow === o.maxScale && s.stallMs > budget(o.maxScale);
-    this.healthNow = overAtMax || saturated ? 'poor' : this.scaleNow > 1 ? 'strained' : 'good';
+    if (overAtMax || saturated) this.lastPoor = s.atMono;
+    // Poor lasts quietMs after the last sample that made it so: a member that stalls beyond ×8
+    // every few seconds is poor between its stalls too (it does not win elections meanwhile).
+    this.healthNow = s.atMono - this.lastPoor < o.quietMs ? 'poor' : this.scaleNow > 1 ? 'strained' : 'good';
     if (this.scaleNow === before) return null;
     this.lastChange = s.atMono;
     this.reasonNow = `${this.baseReason}, ×${this.scaleNow}: ${why}`;
@@ -142,7 +166,12 @@ export function chooseHandover(input: {
   voters: Array<{ id: string; alive: boolean; electionMin: number }>;
 }): string | null {
   if (!input.isLeader || input.health !== 'poor' || input.leaderForMs < input.minTenureMs) return null;
-  const better = input.voters.filter((v) => v.alive && v.electionMin < input.ownElectionMin).sort((a, b) => a.electionMin - b.electionMin || (a.id < b.id ? -1 : 1));
+  return healthierVoter(input.ownElectionMin, input.voters);
+}
+
+/** The healthiest live voter: the one advertising the smallest electionMin below ours (ties by id), or null. */
+export function healthierVoter(ownElectionMin: number, voters: Array<{ id: string; alive: boolean; electionMin: number }>): string | null {
+  const better = voters.filter((v) => v.alive && v.electionMin < ownElectionMin).sort((a, b) => a.electionMin - b.electionMin || (a.id < b.id ? -1 : 1));
   return better[0]?.id ?? null;
 }
 
@@ -156,4 +185,170 @@ export function chooseAutoPreset(board: Pick<BoardInfo, 'model' | 'cores'>, rttM
   if (rttMs !== null && rttMs > 50) return { preset: 'slow', reason: `auto: round trip ${rttMs.toFixed(1)} ms > 50 ms` };
   if (rttMs !== null && rttMs > 5) return { preset: 'riaps', reason: `auto: round trip ${rttMs.toFixed(1)} ms > 5 ms` };
   return { preset: 'lan', reason: `auto: ${board.model}, ${board.cores} cores${rttMs !== null ? `, round trip ${rttMs.toFixed(1)} ms` : ''}` };
+}
+
+/** The presets `auto` chooses among, fastest first: a choice never goes below the board's. */
+export const AUTO_PRESETS = ['lan', 'riaps', 'slow'] as const;
+export type AutoPreset = (typeof AUTO_PRESETS)[number];
+
+/**
+ * `auto` at run time: how the measured round trip moves a group between presets.
+ * - The round trip is the group's as the leader measures it (a heartbeat to the first ack
+ *   from each follower): per peer the median of its samples in the group clock's window
+ *   (one stalled turn is one sample, not the answer), over the peers the 90th percentile
+ *   (nearest rank: the slowest link of a small group), from peers with `minSamples` or more.
+ * - Up past a threshold (riaps at 5 ms, slow at 50 ms); back below one only under
+ *   `downFactor` of it (hysteresis: a round trip sitting at 5 ms does not flip lan/riaps).
+ * - A new choice must hold for `confirmMs` of samples in a row, and `dwellMs` must have
+ *   passed since the last switch.
+ */
+export interface AutoRttOptions {
+  /** Round trip (ms) above which the preset is at least riaps / slow. */
+  riapsAboveMs: number;
+  slowAboveMs: number;
+  /** Back below a threshold only under this fraction of it. */
+  downFactor: number;
+  /** Round-trip samples a peer needs in the window before it counts. */
+  minSamples: number;
+  /** How long a new choice must persist before the group switches, ms. */
+  confirmMs: number;
+  /** Least time between two switches, ms. */
+  dwellMs: number;
+}
+
+export const DEFAULT_AUTO_RTT: AutoRttOptions = { riapsAboveMs: 5, slowAboveMs: 50, downFactor: 0.5, minSamples: 8, confirmMs: 15_000, dwellMs: 60_000 };
+
+const rank = (p: AutoPreset): number => AUTO_PRESETS.indexOf(p);
+const slower = (a: AutoPreset, b: AutoPreset): AutoPreset => (rank(a) >= rank(b) ? a : b);
+const fmt = (ms: number): string => (Math.round(ms * 10) / 10).toFixed(1);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/**
+ * The group's round trip from per-peer samples (ms): the 90th percentile (nearest rank) of
+ * the per-peer medians, over peers with at least `minSamples`. Null: no peer has enough.
+ */
+export function groupRoundTrip(samples: ReadonlyMap<string, readonly number[]>, minSamples: number): { rttMs: number; peers: number } | null {
+  const medians = [...samples.values()].filter((s) => s.length >= minSamples && s.length > 0).map((s) => median([...s])).sort((a, b) => a - b);
+  if (medians.length === 0) return null;
+  const idx = Math.min(medians.length - 1, Math.ceil(0.9 * medians.length) - 1);
+  return { rttMs: medians[idx] as number, peers: medians.length };
+}
+
+/**
+ * The preset a round trip calls for, given the current one (hysteresis) and the board's
+ * floor: a level is entered above its threshold and left only under `downFactor` of it.
+ */
+export function presetForRoundTrip(rttMs: number, current: AutoPreset, floor: AutoPreset, o: AutoRttOptions = DEFAULT_AUTO_RTT): AutoPreset {
+  const thresholds = [o.riapsAboveMs, o.slowAboveMs];
+  const up = thresholds.filter((t) => rttMs > t).length;
+  const down = thresholds.filter((t) => rttMs > t * o.downFactor).length;
+  const level = Math.min(Math.max(rank(current), up), down);
+  return slower(AUTO_PRESETS[level] as AutoPreset, floor);
+}
+
+/** Which auto preset (times an adaptation scale) these advertised timers are, or null. */
+export function recogniseAutoPreset(timers: TimerSettings, bases: Partial<Record<AutoPreset, TimerSettings>>): AutoPreset | null {
+  const names = ['heartbeat', 'electionMin', 'electionMax', 'peerTimeout'] as const;
+  for (const p of AUTO_PRESETS) {
+    const base = bases[p];
+    if (!base) continue;
+    for (const k of TIMER_SCALES) {
+      const scaled = scaleTimers(base, k);
+      if (names.every((n) => scaled[n] === timers[n])) return p;
+    }
+  }
+  return null;
+}
+
+/** A group on `auto` timers (README "Configuration", timers `auto`). */
+export interface AutoTimersOptions {
+  /** Each preset auto may choose, with the group's explicit values applied (a preset they do not fit is left out). */
+  bases: Partial<Record<AutoPreset, TimerSettings>>;
+  /** The board's choice: where the group starts, and the least it may choose. */
+  start: AutoPreset;
+  /** Why the board chose it ("auto: BeagleBone Black (1 core) is a slow board"). */
+  reason: string;
+  /** Round-trip thresholds, hysteresis and dwell (default DEFAULT_AUTO_RTT). */
+  rtt?: Partial<AutoRttOptions>;
+}
+
+export interface AutoSwitch {
+  preset: AutoPreset;
+  reason: string;
+}
+
+/**
+ * One member's `auto` choice over time. Pure: fed round trips (as leader) or the leader's
+ * choice (as follower) with a monotonic time. Starts from the board's choice (`floor`),
+ * never goes below it.
+ * - As leader, {@link observe} the measured round trip: a different preset is adopted once
+ *   it has been called for over `confirmMs` and `dwellMs` has passed since the last switch.
+ * - As follower, {@link follow} the preset the leader advertises (the leader measured it):
+ *   adopted at once, so the group moves together within a heartbeat.
+ */
+export class AutoTimerChoice {
+  private presetNow: AutoPreset;
+  private reasonNow: string;
+  private pending: { preset: AutoPreset; since: number } | null = null;
+  private lastSwitch = -Infinity;
+  readonly opts: AutoRttOptions;
+
+  constructor(
+    readonly floor: AutoPreset,
+    private readonly boardReason: string,
+    opts: Partial<AutoRttOptions> = {},
+  ) {
+    this.opts = { ...DEFAULT_AUTO_RTT, ...opts };
+    this.presetNow = floor;
+    this.reasonNow = boardReason;
+  }
+
+  get preset(): AutoPreset {
+    return this.presetNow;
+  }
+  get reason(): string {
+    return this.reasonNow;
+  }
+
+  /** The leader's measured round trip (null: not enough samples). Returns the switch, if any. */
+  observe(rttMs: number | null, atMono: number): AutoSwitch | null {
+    if (rttMs === null) {
+      this.pending = null;
+      return null;
+    }
+    const target = presetForRoundTrip(rttMs, this.presetNow, this.floor, this.opts);
+    if (target === this.presetNow) {
+      this.pending = null;
+      return null;
+    }
+    if (this.pending?.preset !== target) this.pending = { preset: target, since: atMono };
+    if (atMono - this.pending.since < this.opts.confirmMs || atMono - this.lastSwitch < this.opts.dwellMs) return null;
+    let reason: string;
+    if (rank(target) > rank(this.presetNow)) reason = `auto: round trip ${fmt(rttMs)} ms > ${target === 'slow' ? this.opts.slowAboveMs : this.opts.riapsAboveMs} ms`;
+    else reason = `auto: round trip ${fmt(rttMs)} ms < ${fmt((target === 'lan' ? this.opts.riapsAboveMs : this.opts.slowAboveMs) * this.opts.downFactor)} ms`;
+    return this.switchTo(target, reason, atMono);
+  }
+
+  /** The leader advertises `preset` (null: none recognised). Returns the switch, if any. */
+  follow(preset: AutoPreset | null, leader: string, atMono: number): AutoSwitch | null {
+    this.pending = null;
+    if (preset === null) return null;
+    const target = slower(preset, this.floor);
+    if (target === this.presetNow) return null;
+    const reason = target === preset ? `auto: ${preset}, as leader ${leader} chose from its round trips` : `${this.boardReason} (leader ${leader} runs ${preset})`;
+    return this.switchTo(target, reason, atMono);
+  }
+
+  private switchTo(preset: AutoPreset, reason: string, atMono: number): AutoSwitch {
+    this.presetNow = preset;
+    this.reasonNow = reason;
+    this.pending = null;
+    this.lastSwitch = atMono;
+    return { preset, reason };
+  }
 }

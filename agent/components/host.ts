@@ -139,7 +139,7 @@ export class ComponentHost {
     const groups: Record<string, Group> = {};
     for (const g of this.config.groups) {
       const [type, instance] = g.name.split('.') as [string, string];
-      groups[g.name] = coordinator.joinGroup(type, instance, { minSize: g.minSize, timers: g.timers, timed: g.timed, deliverToSelf: g.deliverToSelf, adapt: g.adapt === false ? false : {}, clock: g.clock, timersReason: g.timersReason });
+      groups[g.name] = coordinator.joinGroup(type, instance, { minSize: g.minSize, timers: g.timers, timed: g.timed, deliverToSelf: g.deliverToSelf, adapt: g.adapt === false ? false : {}, clock: g.clock, timersReason: g.timersReason, ...(g.autoTimers && { autoTimers: g.autoTimers }) });
     }
     const ctx: ComponentContext = { name: this.config.name, coordinator, groups, settings: this.config.settings, log: this.log };
     try {

@@ -100,6 +100,9 @@ export class Election {
     const s = this.s;
     if (s.isLeader() || member !== s.leaderId()) return;
     s.leaderClosed = { leader: member, at: now.mono };
+    // A member yielding for its poor health keeps its election timer (and then defers once): the
+    // healthier survivors ask first, and it grants their pre-votes (the lease is waived).
+    if (s.yieldCampaign) return;
     const step = Math.max(1, Math.floor(s.timers.electionMin / 30));
     const rank = s.voterConfig.voters.filter((v) => v !== member).sort().indexOf(s.id);
     s.electionAt = Math.min(s.electionAt, now.mono + Math.max(0, rank) * step);
@@ -176,6 +179,7 @@ export class Election {
     s.role = { kind: 'follower', leader: s.leaderId() };
     this.setLeader(env.from);
     s.leaderContact = now.mono;
+    s.campaignDeferred = false;
     this.resetElectionTimer(now.mono, s.leaderTimers());
     s.table.setEndpoint(env.from, hb.endpoint);
     // Only move forward: a reordered older heartbeat must not roll the configuration back.
@@ -195,12 +199,27 @@ export class Election {
 
   // ---------------------------------------------------------------- campaigning
 
+  /**
+   * The election timer fired. A member yielding for its poor health (setCampaignYield) first
+   * waits one more election timeout of its own: a healthier voter whose timer fires in the
+   * meantime campaigns and wins, with this member's pre-vote. Only once per leaderless spell
+   * (until it campaigns or hears a leader), so the group still elects when the healthier
+   * voters cannot: liveness costs one election timeout more, safety nothing (no vote or term
+   * changes here).
+   */
   electionTimeout(now: Instant): void {
+    const s = this.s;
+    if (s.yieldCampaign && !s.campaignDeferred) {
+      s.campaignDeferred = true;
+      this.resetElectionTimer(now.mono);
+      return;
+    }
     this.startCampaign(now, 'pre', false);
   }
 
   startCampaign(now: Instant, phase: 'pre' | 'real', transfer: boolean): void {
     const s = this.s;
+    s.campaignDeferred = false;
     this.resetElectionTimer(now.mono);
     // A campaign ends in a vote for ourselves: an amnesiac casts none yet, and later none at or below its floor.
     if (s.noVoteThrough === Infinity) return this.abandonCampaign();

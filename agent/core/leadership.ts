@@ -226,10 +226,16 @@ export class Leadership {
     const s = this.s;
     const books = s.books();
     if (books) {
-      // Hand over to the most up-to-date live voter, which campaigns at once (no election timeout).
+      // Hand over to the most up-to-date live voter, which campaigns at once (no election timeout);
+      // among equals the healthiest, i.e. the one advertising the smallest electionMin (a member
+      // that scaled its timers for its stalls says so), then by id.
+      const healthier = (a: MemberId, b: MemberId): number => {
+        const [ea, eb] = [s.advertised.get(a)?.electionMin, s.advertised.get(b)?.electionMin];
+        return ea !== undefined && eb !== undefined ? ea - eb : 0;
+      };
       const target = s.voterConfig.voters
         .filter((v) => v !== s.id && now.mono - (books.lastActive.get(v) ?? -Infinity) <= s.peerTimeoutOf(v))
-        .sort((a, b) => comparePosition(position(books, b), position(books, a)) || (a < b ? -1 : 1))[0];
+        .sort((a, b) => comparePosition(position(books, b), position(books, a)) || healthier(a, b) || (a < b ? -1 : 1))[0];
       if (target !== undefined) s.out.sendTo(target, { type: 'timeoutNow' });
       s.polls.closeAll(books, 'the leader left the group', now);
       s.role = { kind: 'follower', leader: null };

@@ -24,6 +24,12 @@ export interface MemberOptions {
   /** Least number of members that may elect a leader (RIAPS groupMinSize). */
   minSize: number;
   timers: TimerSettings;
+  /**
+   * Other group timers a peer may advertise without a configuration mismatch (each times one
+   * of TIMER_SCALES, like our own): a group on `auto` accepts every preset auto may choose,
+   * since its members switch between them at slightly different moments.
+   */
+  acceptedTimers?: TimerSettings[];
   random: Random;
   /** Last persisted hard state, when restarting. */
   hardState?: HardState;
@@ -74,6 +80,8 @@ export class MemberState {
   timers: TimerSettings;
   /** The group's timers as configured (the starting point of any adaptation). */
   readonly baseTimers: TimerSettings;
+  /** baseTimers, then any other group timers a peer may advertise (MemberOptions.acceptedTimers). */
+  readonly acceptedTimers: TimerSettings[];
   /** The timers each peer advertises in its heartbeats: each peer is judged by its own. */
   readonly advertised = new Map<MemberId, TimerSettings>();
   readonly random: Random;
@@ -121,6 +129,13 @@ export class MemberState {
   maxSeenTerm = 0;
   /** When this member, as leader, last sent a leader heartbeat: its followers' lease runs from there. */
   lastLeaderHeartbeat = -Infinity;
+  /**
+   * The runtime says this member is in poor health while a healthier voter is alive
+   * (GroupMember.setCampaignYield): it lets the others campaign first.
+   */
+  yieldCampaign = false;
+  /** An election timeout was already deferred for the yield since the last campaign or leader heartbeat. */
+  campaignDeferred = false;
   /** Since when this member has known no leader (majority-loss recovery), or null. */
   leaderlessSince: number | null = null;
   heartbeatAt = Infinity;
@@ -138,6 +153,7 @@ export class MemberState {
     this.minSize = opts.minSize;
     this.timers = { ...opts.timers };
     this.baseTimers = { ...opts.timers };
+    this.acceptedTimers = [this.baseTimers, ...(opts.acceptedTimers ?? []).map((t) => ({ ...t }))];
     this.random = opts.random;
     this.endpoint = opts.endpoint ?? '';
     this.deliverToSelf = opts.deliverToSelf ?? true;

@@ -318,6 +318,25 @@ export class GroupMember {
   }
 
   /**
+   * The runtime's judgement of this member's health: `true` while it is in poor health and a
+   * healthier voter is alive. A yielding member lets the others campaign first: its election
+   * timeout waits one more round of its own timers, and a connection-closed hint does not
+   * hurry it (docs/protocol.md §4.6). Nothing else changes: it still votes, and campaigns
+   * at once when a leader hands over to it.
+   */
+  setCampaignYield(yielding: boolean): void {
+    const s = this.s;
+    if (s.yieldCampaign === yielding) return;
+    s.yieldCampaign = yielding;
+    s.campaignDeferred = false;
+  }
+
+  /** Whether this member yields its candidacy (setCampaignYield). */
+  yieldsCampaign(): boolean {
+    return this.s.yieldCampaign;
+  }
+
+  /**
    * Leader only: hand leadership to `target` (a live voter), which campaigns at once, as on a
    * graceful leave but staying in the group (a leader in poor health steps aside).
    * Returns false when this member does not lead or `target` is no live voter.

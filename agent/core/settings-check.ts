@@ -8,7 +8,8 @@
  * most once a minute per sender while it lasts. It changes nothing else: the member keeps its
  * own settings, and the operator fixes the fleet's configuration. Timers are compared with the
  * group's as configured: a member that adapted its own to its stalls (the group's times one of
- * TIMER_SCALES, README "Hardware and clocks") advertises them and is judged by them, not flagged.
+ * TIMER_SCALES, README "Hardware and clocks") advertises them and is judged by them, not flagged;
+ * in a group on `auto` so does one whose timers are another preset auto may choose (scaled or not).
  */
 import type { Instant } from './events.js';
 import type { MemberState } from './member-state.js';
@@ -34,11 +35,14 @@ export class SettingsCheck {
     if (minSize !== s.minSize) differences.push(`minSize ${minSize} (ours ${s.minSize})`);
     // Compared with the group's timers as configured, not our own adapted ones; a sender that
     // adapted its own (the group's scaled by one of TIMER_SCALES) is not misconfigured.
+    // A group on `auto` also accepts the other presets auto may pick (MemberOptions.acceptedTimers).
     const base = s.baseTimers;
-    const adapted = TIMER_SCALES.some((k) => {
-      const scaled = scaleTimers(base, k);
-      return CHECKED_TIMERS.every((name) => timers[name] === scaled[name]);
-    });
+    const adapted = s.acceptedTimers.some((group) =>
+      TIMER_SCALES.some((k) => {
+        const scaled = scaleTimers(group, k);
+        return CHECKED_TIMERS.every((name) => timers[name] === scaled[name]);
+      }),
+    );
     if (!adapted) for (const name of CHECKED_TIMERS) if (timers[name] !== base[name]) differences.push(`${name} ${timers[name]} ms (ours ${base[name]} ms)`);
     if (differences.length === 0) {
       this.reported.delete(from);

@@ -108,6 +108,20 @@ export function agentMetrics(agent: Agent): Registry {
     },
   });
   perGroup('cohort_timer_scale', "This member's timer scale (1 = the group's timers)", (g) => g.timerProfile?.scale ?? 1, 'gauge');
+  perGroup('cohort_campaign_yield', '1 while this member yields its candidacy (poor health, a healthier voter alive)', (g) => (g.timerProfile?.yieldsCandidacy ? 1 : 0), 'gauge');
+  new Gauge({
+    name: 'cohort_timer_auto_round_trip_ms',
+    help: 'Timers auto: the group round trip this member last measured as leader, ms (absent: not auto, or never measured)',
+    labelNames: ['group', 'member', 'preset'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const g of groups()) {
+        const a = g.timerProfile?.auto;
+        if (a && a.roundTripMs !== null) this.set({ group: g.group, member: g.memberId, preset: a.preset }, a.roundTripMs);
+      }
+    },
+  });
   perGroup('cohort_group_clock_skew_ms', 'Spread of the group members\' wall clocks as this member sees them, ms', (g) => g.clock?.skewMs ?? 0, 'gauge');
   perGroup('cohort_group_clock_self_offset_ms', "This member's clock minus the group's (median), ms", (g) => g.clock?.selfOffsetMs ?? 0, 'gauge');
   new Gauge({

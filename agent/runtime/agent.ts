@@ -31,7 +31,7 @@ import { RateLimitedLog } from './rate-limited-log.js';
 import { HardwareMonitor, type HardwareStatus } from '../../hw/monitor.js';
 import { stallResolutionFor } from '../../hw/load.js';
 import { onStep as stepDecision, type ClockPolicy } from '../../hw/action-guard.js';
-import { chooseHandover, type AdaptationOptions, type TimerProfile } from '../../hw/timer-policy.js';
+import { chooseHandover, healthierVoter, type AdaptationOptions, type AutoPreset, type AutoTimersOptions, type TimerProfile } from '../../hw/timer-policy.js';
 import type { PeerOffset } from '../../hw/group-clock.js';
 import { MemberHardware } from './member-hardware.js';
 import type { PeerSecurity, PeerSecurityStatus } from '../security/peer-security.js';
@@ -100,6 +100,12 @@ export interface JoinOptions {
   adapt?: Partial<AdaptationOptions> | false;
   /** Why the group's timers are what they are (shown with the timer profile), e.g. "preset lan". */
   timersReason?: string;
+  /**
+   * Timers `auto` (README "Configuration"): the group starts on `timers` (the board's choice)
+   * and switches between these presets with the round trip its leader measures. Needs the
+   * hardware layer (it runs on load samples).
+   */
+  autoTimers?: AutoTimersOptions;
 }
 
 export interface GroupStatus {
@@ -119,7 +125,13 @@ export interface GroupStatus {
   /** Hard-state writes that failed (the messages depending on them were not sent). */
   persistFailures: number;
   /** The active timer profile: the group's timers, this member's scale and why. */
-  timerProfile?: Pick<TimerProfile, 'scale' | 'health' | 'reason'> & { base: TimerSettings };
+  timerProfile?: Pick<TimerProfile, 'scale' | 'health' | 'reason'> & {
+    base: TimerSettings;
+    /** Timers `auto`: the preset chosen now, and the group round trip this member last measured as leader (ms; null: never). */
+    auto?: { preset: AutoPreset; roundTripMs: number | null };
+    /** In poor health with a healthier voter alive: this member lets the others campaign first. */
+    yieldsCandidacy?: boolean;
+  };
   /** This member's view of the group's clocks (see hw/group-clock.ts). */
   clock?: { peers: PeerOffset[]; skewMs: number; selfOffsetMs: number; errorMs: number | null; toleranceMs: number; unsynchronised: ClockPolicy['unsynchronised'] };
   /** Every member this one knows (itself included), for `cohort members`. */
@@ -343,8 +355,9 @@ export class Agent {
   }
 
   /**
-   * Feed one load sample to a member's timer adaptation: new timers go to the core (and out in
-   * a heartbeat); a leader in poor health hands over to a healthier live voter.
+   * Feed one load sample to a member's timer adaptation, and on `auto` timers judge the round
+   * trip (or follow the leader's preset): new timers go to the core (and out in a heartbeat);
+   * a leader in poor health hands over to a healthier live voter.
    */
   private adapt(h: Hosted, atMono: number, stallMs: number, cpuLoad: number): void {
     const changed = h.hw.adaptation.observe({ atMono, stallMs, cpuLoad });
@@ -352,11 +365,34 @@ export class Agent {
     if (changed) {
       this.log.info({ group: core.group, member: core.id, scale: changed.scale, timers: changed.timers, health: changed.health, reason: changed.reason }, 'timers adapted');
       this.events.add({ at: this.clock.now().wall, group: core.group, member: core.id, type: 'timersAdapted', scale: changed.scale, health: changed.health, reason: changed.reason, timers: changed.timers });
-      h.driver.step((c, now) => c.setTimers(changed.timers, now));
     }
-    if (!core.isLeader() || h.leaderSince === null || core.hasLeft()) return;
+    const leader = core.leader();
+    const auto = core.hasLeft() ? null : h.hw.autoStep({ isLeader: core.isLeader(), leader, leaderTimers: leader === null ? undefined : core.advertisedTimers(leader), mono: atMono });
+    if (auto) {
+      const p = auto.profile;
+      this.log.info({ group: core.group, member: core.id, preset: auto.preset, roundTripMs: auto.rttMs, scale: p.scale, timers: p.timers, reason: auto.reason }, 'timers switched (auto)');
+      this.events.add({ at: this.clock.now().wall, group: core.group, member: core.id, type: 'timersAuto', preset: auto.preset, roundTripMs: auto.rttMs, scale: p.scale, reason: auto.reason, timers: p.timers });
+      // A new base preset moves this member's stall budget: the loop sampling follows it.
+      this.followStallBudgets();
+    }
+    if ((changed || auto) && !core.hasLeft()) {
+      // A member that has left takes no new timers (setTimers would throw LeftGroupError).
+      const timers = h.hw.profile().timers;
+      h.driver.step((c, now) => c.setTimers(timers, now));
+    }
+    if (core.hasLeft()) return;
     const profile = h.hw.profile();
     const members = new Set(core.members());
+    const voters = core.config().voters.filter((v) => v !== core.id).map((id) => ({ id, alive: members.has(id), electionMin: core.advertisedTimers(id)?.electionMin ?? Infinity }));
+    // Poor health with a healthier voter alive: let it campaign first (it does not win meanwhile).
+    const yieldTo = profile.health === 'poor' ? healthierVoter(core.timers.electionMin, voters) : null;
+    if ((yieldTo !== null) !== core.yieldsCampaign()) {
+      h.driver.step((c) => c.setCampaignYield(yieldTo !== null));
+      const why = yieldTo !== null ? `poor health (${profile.reason}); ${yieldTo} is healthier` : `health ${profile.health}`;
+      this.log.info({ group: core.group, member: core.id, yielding: yieldTo !== null, healthier: yieldTo, reason: why }, yieldTo !== null ? 'yielding candidacy to healthier voters' : 'candidacy no longer yielded');
+      this.events.add({ at: this.clock.now().wall, group: core.group, member: core.id, type: 'campaignYield', yielding: yieldTo !== null, reason: why });
+    }
+    if (!core.isLeader() || h.leaderSince === null) return;
     const target = chooseHandover({
       isLeader: true,
       health: profile.health,
@@ -364,7 +400,7 @@ export class Agent {
       // Long enough that a hand-over cannot chase a stall around the group.
       minTenureMs: 10 * profile.base.peerTimeout,
       ownElectionMin: core.timers.electionMin,
-      voters: core.config().voters.filter((v) => v !== core.id).map((id) => ({ id, alive: members.has(id), electionMin: core.advertisedTimers(id)?.electionMin ?? Infinity })),
+      voters,
     });
     if (target === null) return;
     const handed = h.driver.step((c, now) => c.handOver(target, now));
@@ -402,6 +438,8 @@ export class Agent {
       endpoint: this.endpoints.direct,
       deliverToSelf: opts.deliverToSelf ?? true,
       amnesiac: stored.amnesiac,
+      // Members of an auto group switch presets a heartbeat or so apart: none of them is a mismatch.
+      ...(opts.autoTimers && { acceptedTimers: Object.values(opts.autoTimers.bases) }),
     };
     const core = new GroupMember(memberOptions);
     const driver = new MemberDriver(core, component, this.clock, {
@@ -417,7 +455,7 @@ export class Agent {
       lastActionErrorMs: null,
       phase: 'probing',
       group: undefined as unknown as Group,
-      hw: new MemberHardware(core.id, timers, this.hardware, { clock: opts.clock, adapt: opts.adapt, timersReason: opts.timersReason }),
+      hw: new MemberHardware(core.id, timers, this.hardware, { clock: opts.clock, adapt: opts.adapt, timersReason: opts.timersReason, ...(opts.autoTimers && { auto: opts.autoTimers }) }),
       leaderSince: null,
       refusedActions: new Map(),
     };
@@ -958,7 +996,7 @@ export class Agent {
         counters: structuredClone(c.counters),
         lastActionErrorMs: h.lastActionErrorMs,
         persistFailures: h.driver.persistFailures,
-        timerProfile: (({ base, scale, health, reason }) => ({ base, scale, health, reason }))(h.hw.profile()),
+        timerProfile: (({ base, scale, health, reason }, auto) => ({ base, scale, health, reason, ...(auto && { auto }), yieldsCandidacy: c.yieldsCampaign() }))(h.hw.profile(), h.hw.autoStatus()),
         clock: { ...h.hw.groupClock(this.clock.now().mono), toleranceMs: h.hw.policy.clockToleranceMs, unsynchronised: h.hw.policy.unsynchronised },
         memberInfo: c.memberRecords().map((r) => ({
           id: r.id,

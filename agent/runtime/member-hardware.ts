@@ -10,7 +10,9 @@ import type { TimerSettings } from '../core/timers.js';
 import { DEFAULT_CLOCK_POLICY, judgeAction, validateClockPolicy, type ClockPolicy, type GuardVerdict } from '../../hw/action-guard.js';
 import { GroupClock, summarise, type GroupClockSummary } from '../../hw/group-clock.js';
 import type { HardwareMonitor } from '../../hw/monitor.js';
-import { TimerAdaptation, type AdaptationOptions, type TimerProfile } from '../../hw/timer-policy.js';
+export type { AutoTimersOptions };
+import { AutoTimerChoice, groupRoundTrip, recogniseAutoPreset, TimerAdaptation, type AdaptationOptions, type AutoPreset, type AutoSwitch, type AutoTimersOptions, type TimerProfile } from '../../hw/timer-policy.js';
+
 
 export interface MemberHardwareOptions {
   clock?: Partial<ClockPolicy>;
@@ -18,6 +20,14 @@ export interface MemberHardwareOptions {
   adapt?: Partial<AdaptationOptions> | false;
   /** Why the group's timers are what they are (e.g. "preset lan"). */
   timersReason?: string;
+  /** The group is on `auto`: switch presets with the measured round trip. */
+  auto?: AutoTimersOptions;
+}
+
+/** What `auto` did on one sample: the new base, why, and the round trip that decided it (leaders). */
+export interface AutoTimersChange extends AutoSwitch {
+  profile: TimerProfile;
+  rttMs: number | null;
 }
 
 /** Addresses of this host: a peer advertising one of them (or loopback) runs here. */
@@ -37,6 +47,11 @@ export class MemberHardware {
   readonly clock = new GroupClock();
   readonly policy: ClockPolicy;
   readonly adaptation: TimerAdaptation;
+  /** `auto`: the preset chosen now (null: the group is not on auto). */
+  readonly auto: AutoTimerChoice | null;
+  private readonly autoBases: Partial<Record<AutoPreset, TimerSettings>>;
+  /** The group round trip last measured while leading (ms), for status. */
+  private lastRttMs: number | null = null;
   /** When this member last sent a leader heartbeat (monotonic): an ack's arrival closes a round trip. */
   private leaderHeartbeatAt = -Infinity;
   private readonly acked = new Set<MemberId>();
@@ -49,6 +64,38 @@ export class MemberHardware {
   ) {
     this.policy = validateClockPolicy(opts.clock ?? {});
     this.adaptation = new TimerAdaptation(base, opts.adapt === false ? { enabled: false } : opts.adapt ?? {}, opts.timersReason ?? 'the group\'s timers');
+    this.auto = opts.auto ? new AutoTimerChoice(opts.auto.start, opts.timersReason ?? opts.auto.reason, opts.auto.rtt) : null;
+    this.autoBases = opts.auto?.bases ?? {};
+  }
+
+  /**
+   * `auto`, once per load sample: a leader judges the round trips it measured (heartbeat to
+   * ack), a follower takes the preset its leader advertises (recognised under any adaptation
+   * scale). Returns the change when the group's base timers switched, else null; the caller
+   * gives the new timers to the core.
+   */
+  autoStep(input: { isLeader: boolean; leader: MemberId | null; leaderTimers: TimerSettings | undefined; mono: number }): AutoTimersChange | null {
+    const auto = this.auto;
+    if (!auto) return null;
+    let change: AutoSwitch | null;
+    let rttMs: number | null = null;
+    if (input.isLeader) {
+      rttMs = groupRoundTrip(this.clock.roundTrips(input.mono), auto.opts.minSamples)?.rttMs ?? null;
+      if (rttMs !== null) this.lastRttMs = rttMs;
+      change = auto.observe(rttMs, input.mono);
+    } else if (input.leader !== null && input.leaderTimers) {
+      change = auto.follow(recogniseAutoPreset(input.leaderTimers, this.autoBases), input.leader, input.mono);
+    } else {
+      change = auto.follow(null, '', input.mono);
+    }
+    const base = change ? this.autoBases[change.preset] : undefined;
+    if (!change || !base) return null;
+    return { ...change, rttMs, profile: this.adaptation.rebase(base, change.reason) };
+  }
+
+  /** For status: the preset `auto` runs now and the last round trip measured as leader (null: not on auto). */
+  autoStatus(): { preset: AutoPreset; roundTripMs: number | null } | null {
+    return this.auto ? { preset: this.auto.preset, roundTripMs: this.lastRttMs === null ? null : Math.round(this.lastRttMs * 100) / 100 } : null;
   }
 
   /** A frame for this member arrived (before the core sees it). */

@@ -5,7 +5,9 @@
  * Transport interface (interface.ts) that routing depends on: delivery is
  * asynchronous and at most once, bus frames go only to exact subscribed topics and
  * only over connected buses, oversized frames are refused, a throwing handler is
- * counted. It does not model loss, delay or reconnection; the simulator
+ * counted. It can hold every frame for a fixed one-way delay ({@link MemoryNetwork.delayMs},
+ * changeable at any time; frames to one transport stay in order), a wire's latency for
+ * what measures round trips. It does not model loss or reconnection; the simulator
  * (test/sim/) is the place for those, and ZmqTransport's own tests for sockets.
  *
  * Endpoints look like `mem://<identity>.<n>/bus` and `mem://<identity>.<n>/direct`.
@@ -22,6 +24,26 @@ export class MemoryNetwork {
   private readonly discoveries = new Set<MemoryDiscovery>();
   private readonly adverts = new Map<string, PeerAdvert>(); // key: bus endpoint
   private seq = 0;
+  /** When the last frame to each transport is due (monotonic ms): a shorter delay never overtakes. */
+  private readonly lastDue = new Map<MemoryTransport, number>();
+  /** One-way delay of every frame, ms (0: the next turn of the event loop). */
+  delayMs = 0;
+
+  constructor(opts: { delayMs?: number } = {}) {
+    this.delayMs = opts.delayMs ?? 0;
+  }
+
+  /** @internal Deliver `fn` to `to` after the network's delay, in order per receiver. */
+  deliver(to: MemoryTransport, fn: () => void): void {
+    if (this.delayMs <= 0 && !this.lastDue.has(to)) return void setImmediate(fn);
+    const now = performance.now();
+    const due = Math.max(now + this.delayMs, this.lastDue.get(to) ?? 0);
+    this.lastDue.set(to, due);
+    setTimeout(() => {
+      if (this.lastDue.get(to) === due) this.lastDue.delete(to);
+      fn();
+    }, due - now);
+  }
 
   /** For AgentOptions.transportFactory. */
   readonly factory: TransportFactory = (options) => new MemoryTransport(this, options);
@@ -120,7 +142,7 @@ export class MemoryTransport implements Transport {
     this.counters.busOut++;
     // A copy per send, as on a wire: a sender that reuses its buffer changes nothing in flight.
     const copy = Uint8Array.from(frame);
-    for (const t of this.network.subscribersOf(this.endpoints.bus)) setImmediate(() => t.arriveBus(topic, copy));
+    for (const t of this.network.subscribersOf(this.endpoints.bus)) this.network.deliver(t, () => t.arriveBus(topic, copy));
   }
 
   subscribe(topic: string): void {
@@ -145,7 +167,7 @@ export class MemoryTransport implements Transport {
     if (this.state !== 'running' || !to || frame.byteLength > this.maxBytes) return void this.counters.dropsSend++;
     this.counters.directOut++;
     const copy = Uint8Array.from(frame);
-    setImmediate(() => to.arriveDirect(copy));
+    this.network.deliver(to, () => to.arriveDirect(copy));
   }
 
   onBus(handler: BusHandler): void {

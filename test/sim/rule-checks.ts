@@ -24,13 +24,15 @@
  * - stale-incarnation-ignored: a message from an older incarnation of a sender than the one
  *   the receiver has on record makes the receiver do nothing for or about that sender (no
  *   event naming it, no reply to it): a message from a previous life is dropped (§2.1);
- * - settings-mismatch-reported: a heartbeat whose minSize or protocol timers differ
- *   from the receiver's is reported (configMismatch) at least once a minute per
- *   sender while it lasts, and matching settings never are.
+ * - settings-mismatch-reported: a heartbeat whose minSize differs from the receiver's, or
+ *   whose protocol timers are not the group's (times one of TIMER_SCALES: adapted), is
+ *   reported (configMismatch) at least once a minute per sender while it lasts, and
+ *   matching settings never are.
  */
 import type { AppEvent, Output } from '../../agent/core/events.js';
 import type { Envelope, MemberId } from '../../agent/core/messages.js';
 import { CHECKED_TIMERS, MISMATCH_REPORT_MS } from '../../agent/core/settings-check.js';
+import { scaleTimers, TIMER_SCALES } from '../../agent/core/timers.js';
 import { quorum, type CheckerHooks, type Fail } from './checker.js';
 import type { Instance } from './simulator.js';
 
@@ -192,7 +194,11 @@ export class RuleChecks {
     const b = env.body;
     if ((b.type !== 'memberHeartbeat' && b.type !== 'leaderHeartbeat') || env.from === inst.id || inst.member.hasLeft()) return;
     const m = inst.member;
-    const differs = b.minSize !== m.minSize || CHECKED_TIMERS.some((k) => b.timers[k] !== m.timers[k]);
+    // The group's timers as configured, or those times an adaptation scale (a member that scaled
+    // its own for its stalls says so and is judged by them: docs/protocol.md §6.1).
+    const group = this.hooks.timers;
+    const scaledGroup = TIMER_SCALES.some((k) => CHECKED_TIMERS.every((n) => b.timers[n] === scaleTimers(group, k)[n]));
+    const differs = b.minSize !== m.minSize || !scaledGroup;
     const reported = outputs.some((o) => o.type === 'event' && o.event.type === 'configMismatch' && o.event.member === env.from);
     const key = `${inst.key}\0${env.from}`;
     if (reported && !differs) this.fail('settings-mismatch-reported', `${inst.id} reported a settings mismatch with ${env.from}, whose minSize and timers match its own`);
@@ -201,7 +207,7 @@ export class RuleChecks {
     if (!differs || !m.members().includes(env.from)) return;
     const last = this.mismatchSeen.get(key);
     if (last === undefined || now - last > MISMATCH_REPORT_MS + this.hooks.slack) {
-      const what = [...(b.minSize !== m.minSize ? [`minSize ${b.minSize} (its own ${m.minSize})`] : []), ...CHECKED_TIMERS.filter((k) => b.timers[k] !== m.timers[k]).map((k) => `${k} ${b.timers[k]} (its own ${m.timers[k]})`)];
+      const what = [...(b.minSize !== m.minSize ? [`minSize ${b.minSize} (its own ${m.minSize})`] : []), ...CHECKED_TIMERS.filter((k) => b.timers[k] !== group[k]).map((k) => `${k} ${b.timers[k]} (the group's ${group[k]})`)];
       this.fail('settings-mismatch-reported', `${inst.id} accepted a heartbeat from ${env.from} with ${what.join(', ')} and reported nothing${last === undefined ? '' : ` for ${now - last} ms`}`);
       this.mismatchSeen.set(key, now); // report once a minute
     }

@@ -186,9 +186,14 @@ export function runPlan(plan: Plan, opts: RunOptions = {}): RunResult {
         sim.requestPoll(m.id, { kind: op.kind, subject: op.subject, ...(op.timeoutMs !== undefined ? { timeoutMs: op.timeoutMs } : {}), ...(when !== undefined ? { when } : {}) });
         return;
       }
+      case 'yield':
+        if (sim.instance(op.id)?.up) sim.call(op.id, `setCampaignYield ${op.on}`, (m) => m.setCampaignYield(op.on));
+        return;
       case 'stable': {
         stable = true;
         sim.resumeAll();
+        // Healthy again: nobody yields (the runtime clears it when health recovers).
+        for (const i of sim.up()) sim.call(i.id, 'setCampaignYield false', (m) => m.setCampaignYield(false));
         sim.heal();
         sim.setNetwork({ loss: 0, delayMax: dMax });
         for (const i of all()) if (i.crashed && !i.up) sim.start(i.id);

@@ -2,7 +2,8 @@
  * Seeded schedules: from one seed, a group (size, minSize, timers, network)
  * and a plan of timed operations: a fault phase (partitions, one-way cuts,
  * crashes, restarts, loss bursts, congested spells with long delays, stalled
- * processes, joins, graceful leaves and rejoins, timers that fire late, and
+ * processes, joins, graceful leaves and rejoins, timers that fire late, members
+ * yielding their candidacy (poor health), and
  * application traffic: messages, polls of both kinds and subjects, random
  * votes), then a stable phase (everything healed and up, no loss) in which a
  * leader must appear within {@link livenessBound} and stay.
@@ -31,6 +32,7 @@ export type PlanOp =
   | { op: 'crashMajority' }
   | { op: 'restartAmnesiac' }
   | { op: 'clockStep'; ms: number }
+  | { op: 'yield'; id: MemberId; on: boolean }
   | { op: 'stranger'; kind: StrangerKind; count: number; ms: number }
   | { op: 'send' }
   | { op: 'toLeader' }
@@ -261,6 +263,15 @@ export function generate(seed: number): Plan {
         break;
       }
     }
+  }
+
+  // Poor health, as the runtime judges it: a member yields its candidacy for a spell
+  // (GroupMember.setCampaignYield). From a stream of its own: the other draws stay as they were.
+  const yr = rng.fork('yield');
+  for (let t = yr.int(1000, 6000); t < stableAt; t += yr.int(1000, 8000)) {
+    const id = yr.pick(ids);
+    add(t, { op: 'yield', id, on: true });
+    add(Math.min(stableAt - 1, t + yr.int(500, 15_000)), { op: 'yield', id, on: false });
   }
 
   // Application traffic.

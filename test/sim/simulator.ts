@@ -48,6 +48,7 @@ export type MemberLike = Pick<
   | 'hasLeft'
   | 'timers'
   | 'minSize'
+  | 'setCampaignYield'
 >;
 
 export type MemberFactory = (opts: MemberOptions) => MemberLike;

@@ -73,3 +73,23 @@ t.test('leader heartbeats are checked too, and the follower still follows', asyn
   t.equal(mismatches(a.takeOutputs()).length, 1);
   t.equal(a.leader(), 'b');
 });
+
+t.test('a group on auto accepts every preset auto may choose (scaled or not); a fixed group flags them', async (t) => {
+  const lan = { heartbeat: 200, electionMin: 500, electionMax: 800, peerTimeout: 1200, consensusTimeout: 1000 };
+  const riaps = DEFAULT_TIMERS;
+  const slow = { heartbeat: 2500, electionMin: 3750, electionMax: 5000, peerTimeout: 7500, consensusTimeout: 3750 };
+  const auto = new GroupMember({ group: G, id: 'a', incarnation: 1, minSize: 2, timers: lan, acceptedTimers: [riaps, slow], random: { next: () => 0.5 } });
+  auto.start(at(0));
+  auto.takeOutputs();
+  auto.receive(heartbeat('b', 2, riaps), at(10));
+  auto.receive(heartbeat('c', 2, { ...slow, heartbeat: 5000, electionMin: 7500, electionMax: 10000, peerTimeout: 15000 }), at(20));
+  auto.receive(heartbeat('d', 2, lan), at(30));
+  t.same(mismatches(auto.takeOutputs()), [], 'riaps, slow x2 and lan: no mismatch');
+  auto.receive(heartbeat('e', 2, { ...lan, electionMin: 600 }), at(40));
+  t.equal(mismatches(auto.takeOutputs()).length, 1, 'timers that are no auto preset are still flagged');
+  const fixed = new GroupMember({ group: G, id: 'a', incarnation: 1, minSize: 2, timers: lan, random: { next: () => 0.5 } });
+  fixed.start(at(0));
+  fixed.takeOutputs();
+  fixed.receive(heartbeat('b', 2, riaps), at(10));
+  t.equal(mismatches(fixed.takeOutputs()).length, 1, 'a group fixed on lan flags a member running riaps');
+});
