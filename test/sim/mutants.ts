@@ -90,9 +90,16 @@ export const MUTANTS = {
   quarantineByAnyone: mutant('election.quarantineWitnesses', (_q, s) => ((now: { mono: number }) => s.table.alive(now.mono, s.timers.peerTimeout).length) as Method),
   /** §2 absurd terms adopted. */
   absurdTerms: mutant('member.isAbsurd', () => (() => false) as Method),
-  /** §5 results announced once: no repeats, no repeated votes (measured in loss.test.ts). */
+  /**
+   * §5 results announced once: no repeats, no repeated votes (measured in loss.test.ts). The
+   * resend schedule still advances, as the real resendVote does: a mutant that left it in the
+   * past would have nextDeadline() stay at now and spin the simulator's tick loop.
+   */
   resultsOnce: mutant('polls.repeatResults', (_r, s) => {
-    patch(s.polls as unknown as Record<string, unknown>, 'resendVote', 'polls.resendVote', () => (() => undefined) as Method);
+    const polls = s.polls as unknown as { resendInterval(): number };
+    patch(s.polls as unknown as Record<string, unknown>, 'resendVote', 'polls.resendVote', () => ((entry: { resendAt?: number }, now: { mono: number }) => {
+      entry.resendAt = now.mono + polls.resendInterval();
+    }) as Method);
     return (() => undefined) as Method;
   }),
   /** §5 a member forgets that a ballot is finished: a repeated result is delivered again. */

@@ -50,7 +50,7 @@ export class Network {
   }
 
   connected(from: MemberId, to: MemberId): boolean {
-    return from === to || !this.cut.has(`${from}>${to}`);
+    return from === to || this.cut.size === 0 || !this.cut.has(`${from}>${to}`);
   }
 
   /** Delays (ms) of the copies that get through: [] lost, [d] once, [d1, d2] duplicated. */

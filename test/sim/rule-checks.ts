@@ -87,8 +87,23 @@ export class RuleChecks {
     this.hints.set(inst.key, { leader: member, at: this.hooks.now() });
   }
 
+  /** The newest incarnation of each sender each instance has been handed a message from. */
+  private readonly newest = new Map<string, Map<MemberId, number>>();
+
   received(inst: Instance, env: Envelope): void {
     this.pending.set(inst.key, env);
+    // A member's records hold incarnations it was handed (GroupMember.receive notes each sender's
+    // own; nothing else writes one): a message at least as new as every earlier one from its
+    // sender to this instance cannot be older than the record, so only an older one needs the
+    // records (a copy of the whole table per call: most of this check's cost).
+    let newest = this.newest.get(inst.key);
+    if (!newest) this.newest.set(inst.key, (newest = new Map()));
+    const seen = newest.get(env.from);
+    if (seen === undefined || env.incarnation >= seen) {
+      newest.set(env.from, env.incarnation);
+      this.stale.delete(inst.key);
+      return;
+    }
     const records = (inst.member as { memberRecords?: () => { id: MemberId; incarnation: number }[] }).memberRecords?.();
     const rec = records?.find((r) => r.id === env.from);
     if (rec && env.incarnation < rec.incarnation) this.stale.set(inst.key, { env, onRecord: rec.incarnation });

@@ -115,10 +115,29 @@ export interface SimOptions {
 
 export const WALL_BASE = 1_700_000_000_000;
 
+/** What a queued event does: run a function, fire a member's timer, or deliver one copy of a message. */
+const RUN = 0;
+const TIMER = 1;
+const ARRIVAL = 2;
+
+/**
+ * One queued event, as data: the hot kinds (timers, deliveries: nearly every event) carry
+ * their arguments instead of a closure made per timer arm or per copy sent.
+ */
 interface QueueItem {
   t: number;
   seq: number;
-  run: () => void;
+  kind: typeof RUN | typeof TIMER | typeof ARRIVAL;
+  /** RUN: what to run. */
+  run: (() => void) | null;
+  /** TIMER: the member; ARRIVAL: the receiver. */
+  to: Instance | null;
+  /** ARRIVAL: the sender. */
+  from: Instance | null;
+  /** ARRIVAL: the message. */
+  env: Envelope | null;
+  /** TIMER: the arm it fires for (Instance.timerSeq). */
+  timerSeq: number;
 }
 
 /** Binary min-heap on (t, seq): equal times run in the order they were queued. */
@@ -131,8 +150,20 @@ class EventQueue {
   }
 
   push(t: number, run: () => void): void {
+    this.insert({ t, seq: this.seq++, kind: RUN, run, to: null, from: null, env: null, timerSeq: 0 });
+  }
+
+  pushTimer(t: number, inst: Instance, timerSeq: number): void {
+    this.insert({ t, seq: this.seq++, kind: TIMER, run: null, to: inst, from: null, env: null, timerSeq });
+  }
+
+  pushArrival(t: number, from: Instance, to: Instance, env: Envelope): void {
+    this.insert({ t, seq: this.seq++, kind: ARRIVAL, run: null, to, from, env, timerSeq: 0 });
+  }
+
+  private insert(item: QueueItem): void {
     const items = this.items;
-    const item = { t, seq: this.seq++, run };
+    const t = item.t;
     let i = items.length;
     items.push(item);
     while (i > 0) {
@@ -289,7 +320,9 @@ export class Simulator {
     while (!this.stopped && this.queue.peekTime() <= t) {
       const item = this.queue.pop() as QueueItem;
       this.time = item.t;
-      item.run();
+      if (item.kind === TIMER) this.fire(item.to as Instance, item.timerSeq);
+      else if (item.kind === ARRIVAL) this.arrive(item.from as Instance, item.to as Instance, item.env as Envelope);
+      else (item.run as () => void)();
       if (this.failed && (this.opts.stopOnViolation ?? true)) this.stopped = true;
     }
     if (!this.stopped) this.time = Math.max(this.time, t);
@@ -621,16 +654,23 @@ export class Simulator {
     if (t === inst.timerAt) return;
     const seq = ++inst.timerSeq;
     inst.timerAt = t;
-    const fire = () => {
-      if (!inst.up || inst.timerSeq !== seq) return;
-      if (inst.pausedUntil > this.time) return void inst.backlog.push(fire);
-      inst.sameTimeTicks = inst.lastTickAt === this.time ? inst.sameTimeTicks + 1 : 0;
-      inst.lastTickAt = this.time;
-      inst.timerAt = Infinity;
-      inst.timerDeadline = Infinity;
-      this.step(inst, 'tick', (m, now) => m.tick(now));
-    };
-    this.queue.push(t, fire);
+    this.queue.pushTimer(t, inst, seq);
+  }
+
+  /** A timer armed as `seq` falls due (a later arm, a crash or a leave made it stale). */
+  private fire(inst: Instance, seq: number): void {
+    if (!inst.up || inst.timerSeq !== seq) return;
+    if (inst.pausedUntil > this.time) return void inst.backlog.push(() => this.fire(inst, seq));
+    inst.sameTimeTicks = inst.lastTickAt === this.time ? inst.sameTimeTicks + 1 : 0;
+    inst.lastTickAt = this.time;
+    inst.timerAt = Infinity;
+    inst.timerDeadline = Infinity;
+    try {
+      inst.member.tick(this.instantOf(inst));
+    } catch (err) {
+      this.checker.unexpectedError(inst, 'tick', err);
+    }
+    this.flush(inst);
   }
 
   /**
@@ -669,23 +709,30 @@ export class Simulator {
   private transmit(from: Instance, to: Instance, env: Envelope): void {
     const delays = this.opts.shape?.(env, from.id, to.id) ?? this.network.fate(from.id, to.id);
     if (delays.length === 0) this.stats.dropped++;
-    const handle = (): void => {
-      if (!to.up) return void this.stats.dropped++;
-      // A stalled receiver finds it in its socket buffer when it wakes, in arrival order.
-      if (to.pausedUntil > this.time) return void to.backlog.push(handle);
-      this.stats.deliveries++;
-      // A member's own broadcasts come back on its bus (and the core drops them): not worth a trace line.
-      if (to !== from) this.trace.add({ t: this.time, kind: 'recv', member: to.id, env });
-      this.checker.received(to, env);
-      this.step(to, 'receive', (m, now) => m.receive(env, now));
-    };
-    for (const d of delays) {
-      this.queue.push(this.time + d, () => {
-        // In flight when either end crashed, or cut by a partition meanwhile: lost.
-        if (from.crashed || !this.network.connected(from.id, to.id)) return void this.stats.dropped++;
-        handle();
-      });
+    for (const d of delays) this.queue.pushArrival(this.time + d, from, to, env);
+  }
+
+  /** One copy of a message reaches `to`'s host. */
+  private arrive(from: Instance, to: Instance, env: Envelope): void {
+    // In flight when either end crashed, or cut by a partition meanwhile: lost.
+    if (from.crashed || !this.network.connected(from.id, to.id)) return void this.stats.dropped++;
+    this.handle(from, to, env);
+  }
+
+  private handle(from: Instance, to: Instance, env: Envelope): void {
+    if (!to.up) return void this.stats.dropped++;
+    // A stalled receiver finds it in its socket buffer when it wakes, in arrival order.
+    if (to.pausedUntil > this.time) return void to.backlog.push(() => this.handle(from, to, env));
+    this.stats.deliveries++;
+    // A member's own broadcasts come back on its bus (and the core drops them): not worth a trace line.
+    if (to !== from) this.trace.add({ t: this.time, kind: 'recv', member: to.id, env });
+    this.checker.received(to, env);
+    try {
+      to.member.receive(env, this.instantOf(to));
+    } catch (err) {
+      this.checker.unexpectedError(to, 'receive', err);
     }
+    this.flush(to);
   }
 
   /** The simulated application's answer to a ballot (the vote policy), later. */
