@@ -39,8 +39,12 @@ import { FloodGuard, type FloodLimits } from '../security/flood-guard.js';
 
 /** Leader broadcasts also sent over the direct link to each member (see Agent.copyDirect). */
 const LEADER_BROADCASTS: ReadonlySet<string> = new Set(['leaderHeartbeat', 'ballot', 'pollResult']);
-/** Messages to the leader also published on the bus (see Agent.route), under the leader's directed topic. */
-const TO_LEADER_COPIES: ReadonlySet<string> = new Set(['memberVote', 'pollRequest']);
+/**
+ * Directed messages also published on the bus (see Agent.route), under the addressee's directed
+ * topic: votes and poll requests to the leader, acknowledgements to the leader (admission, commit)
+ * and vote replies to a candidate (elections). Each is idempotent, so a copy is harmless.
+ */
+const DIRECTED_BUS_COPIES: ReadonlySet<string> = new Set(['memberVote', 'pollRequest', 'heartbeatAck', 'voteReply']);
 
 /**
  * The bus topic of copies addressed to one member (see Agent.route): only that member's
@@ -820,11 +824,12 @@ export class Agent {
     const frame = this.encode(env);
     if (!frame) return;
     this.transport.sendDirect(endpoint, frame, this.opts.security?.keyForMember(env.to));
-    // Votes and poll requests to the leader also go on the bus: a second, independent TCP
-    // path. Under the addressee's own topic, so libzmq's PUB sends it to that agent alone
-    // (under the group's, every member's process woke up to decode and skip it: 4 (n-1)
-    // wasted frames per ballot, in the window between the ballot and the result).
-    if (TO_LEADER_COPIES.has(env.body.type)) this.transport.publish(directedBusTopic(env.group, env.to), frame);
+    // Votes, poll requests, acknowledgements and vote replies also go on the bus: a second,
+    // independent TCP path, so one stalled or broken direct link cannot keep a joiner out of
+    // the voters, a configuration uncommitted or a candidate from winning. Under the
+    // addressee's own topic, so libzmq's PUB sends it to that agent alone (under the group's,
+    // every member's process woke up to decode and skip it).
+    if (DIRECTED_BUS_COPIES.has(env.body.type)) this.transport.publish(directedBusTopic(env.group, env.to), frame);
   }
 
   /**

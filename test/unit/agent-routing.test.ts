@@ -160,6 +160,34 @@ t.test("a follower whose bus link goes silent keeps its leader: the leader's hea
   t.ok(agents[i]!.status().transport.directIn > directBefore + 5, 'heartbeats arrived on the direct link');
 });
 
+t.test("a leader whose direct link in goes silent still admits a joiner as a voter: acknowledgements (and vote replies) also come on the bus", async (t) => {
+  // The other half of the two paths: what members send to the leader (heartbeat acks) and to a
+  // candidate (vote replies) went on the direct link only. With the leader's inbound direct
+  // link stalled or broken, a joiner's acks never arrived and it never became a voter (seen on
+  // the ssh bench: a member left out of the voters, then a pair leaderless for 30 s).
+  const net = new MemoryNetwork();
+  const transports = new Map<string, MemoryTransport>();
+  const factory: typeof net.factory = (o) => {
+    const tr = net.factory(o) as MemoryTransport;
+    transports.set(o.identity ?? '', tr);
+    return tr;
+  };
+  const agents = ['a', 'b', 'c'].map((node) => new Agent({ node, probeMs: 0, transportFactory: factory, discovery: net.discovery() }));
+  t.teardown(() => Promise.all(agents.map((x) => x.stop())));
+  await Promise.all(agents.slice(0, 2).map((x) => x.start()));
+  const groups = agents.slice(0, 2).map((x) => x.join('agent', 'G', 'a', { timers: TIMERS }));
+  const leader = await agreed(groups);
+  const li = groups.findIndex((g) => g.memberId() === leader);
+  transports.get(agents[li]!.node)!.arriveDirect = () => {}; // everything sent to the leader's direct endpoint is lost
+  await agents[2]!.start();
+  const joiner = agents[2]!.join('agent', 'G', 'a', { timers: TIMERS });
+  await until('the joiner to be a member', () => groups[li]!.members().includes(joiner.memberId()));
+  const voters = () => agents[li]!.status().groups[0]!.voters;
+  await until('the joiner to be a voter', () => voters().includes(joiner.memberId()), 3 * TIMERS.peerTimeout).catch(() => {});
+  t.ok(voters().includes(joiner.memberId()), `the joiner is a voter (${JSON.stringify(voters())})`);
+  t.equal(groups[li]!.leaderId(), leader, 'the leader kept its lead');
+});
+
 t.test("a vote's bus copy goes to the leader's agent alone, under the leader's directed topic", async (t) => {
   // The second path of votes and poll requests (docs/bench-cluster.md, "two paths"): it must
   // reach the leader on the bus, and wake no other member's agent (published under the
