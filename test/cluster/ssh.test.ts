@@ -98,9 +98,11 @@ const scenario: Scenario = {
   // Seen in 2 of the last 4 full runs (CI and here), never when run alone: during the 1|2
   // partition the majority pair h1,h2 stayed leaderless for the whole 30 s (term unchanged, no
   // real campaign), and after the last step both were left in bootstrap (voters [], no leader).
-  // A liveness bug in the core's voter configuration or majority-loss recovery, not the ssh
-  // backend: measured here, not failed, until it is understood (closing note of this stop).
-  knownIssue: 'the 2-host majority side sometimes never elects during the partition, and the last pair ends in bootstrap without a leader (2 of 4 full runs); a core liveness bug under investigation',
+  // The members' final status fits a broken direct link into the leader (one member never
+  // admitted as a voter, the leader losing its configuration's quorum): acknowledgements and vote
+  // replies now also go on the bus (agent-routing.test.ts). Not yet proven on this bench, and why
+  // the direct link broke is not known: measured here, not failed, until a run shows it fixed.
+  knownIssue: 'the 2-host majority side sometimes never elects during the partition, and the last pair ends in bootstrap without a leader (2 of 4 full runs); acks and vote replies now take the bus too, not yet proven here',
   steps: [
     { startHosts: 'all' },
     { waitForLeader: { within: 25_000, members: 3, save: 'L' } },
