@@ -34,6 +34,20 @@ async function startAgents(t: Tap, net: MemoryNetwork, nodes: string[]): Promise
 }
 type Tap = Pick<typeof t, 'teardown'>;
 
+/** Agents (not started) on one memory network, with each one's transport by node, to silence a link. */
+function transportedAgents(t: Tap, nodes: string[]): { agents: Agent[]; transports: Map<string, MemoryTransport> } {
+  const net = new MemoryNetwork();
+  const transports = new Map<string, MemoryTransport>();
+  const factory: typeof net.factory = (o) => {
+    const tr = net.factory(o) as MemoryTransport;
+    transports.set(o.identity ?? '', tr); // the transport identity is the node
+    return tr;
+  };
+  const agents = nodes.map((node) => new Agent({ node, probeMs: 0, transportFactory: factory, discovery: net.discovery() }));
+  t.teardown(() => Promise.all(agents.map((x) => x.stop())));
+  return { agents, transports };
+}
+
 async function stranger(t: Tap, net: MemoryNetwork): Promise<{ tr: MemoryTransport; bus: string; direct: string }> {
   const tr = net.factory({ listenHost: 'mem', identity: 'stranger' }) as MemoryTransport;
   t.teardown(() => tr.close());
@@ -132,15 +146,7 @@ t.test('a member with no known endpoint for its addressee: a noRoute drop', asyn
 t.test("a follower whose bus link goes silent keeps its leader: the leader's heartbeats also come over the direct link", async (t) => {
   // Models one TCP link stalled in retransmission (docs/bench-cluster.md, "Loss: two paths
   // and linear RTOs"): everything arriving on one follower's bus is lost; its direct link works.
-  const net = new MemoryNetwork();
-  const transports = new Map<string, MemoryTransport>();
-  const factory: typeof net.factory = (o) => {
-    const tr = net.factory(o) as MemoryTransport;
-    transports.set(o.identity ?? '', tr);
-    return tr;
-  };
-  const agents = ['a', 'b', 'c'].map((node) => new Agent({ node, probeMs: 0, transportFactory: factory, discovery: net.discovery() }));
-  t.teardown(() => Promise.all(agents.map((a) => a.stop())));
+  const { agents, transports } = transportedAgents(t, ['a', 'b', 'c']);
   await Promise.all(agents.map((a) => a.start()));
   const groups = agents.map((a) => a.join('agent', 'G', 'a', { timers: TIMERS }));
   const leader = await agreed(groups);
@@ -165,15 +171,7 @@ t.test("a leader whose direct link in goes silent still admits a joiner as a vot
   // candidate (vote replies) went on the direct link only. With the leader's inbound direct
   // link stalled or broken, a joiner's acks never arrived and it never became a voter (seen on
   // the ssh bench: a member left out of the voters, then a pair leaderless for 30 s).
-  const net = new MemoryNetwork();
-  const transports = new Map<string, MemoryTransport>();
-  const factory: typeof net.factory = (o) => {
-    const tr = net.factory(o) as MemoryTransport;
-    transports.set(o.identity ?? '', tr);
-    return tr;
-  };
-  const agents = ['a', 'b', 'c'].map((node) => new Agent({ node, probeMs: 0, transportFactory: factory, discovery: net.discovery() }));
-  t.teardown(() => Promise.all(agents.map((x) => x.stop())));
+  const { agents, transports } = transportedAgents(t, ['a', 'b', 'c']);
   await Promise.all(agents.slice(0, 2).map((x) => x.start()));
   const groups = agents.slice(0, 2).map((x) => x.join('agent', 'G', 'a', { timers: TIMERS }));
   const leader = await agreed(groups);
